@@ -1,0 +1,1 @@
+"""The FastAPI service: generation, latent walks and arithmetic over cached generators, and training jobs."""

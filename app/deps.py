@@ -1,0 +1,24 @@
+"""Dependencies as Annotated aliases, so route signatures read like types."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.jobs import JobQueue
+from app.pool import GeneratorPool
+from app.settings import Settings, get_settings
+
+
+def _pool(request: Request) -> GeneratorPool:
+    return request.app.state.pool
+
+
+def _queue(request: Request) -> JobQueue:
+    return request.app.state.queue
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PoolDep = Annotated[GeneratorPool, Depends(_pool)]
+QueueDep = Annotated[JobQueue, Depends(_queue)]

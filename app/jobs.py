@@ -1,0 +1,123 @@
+"""The job queue client: enqueues training jobs for the worker by dotted path, reads their state back.
+
+The app never imports the worker; they meet in Redis (the job, its meta) and in the registry directory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+
+from app.errors import NotFound, Unavailable
+from models.spec import TrainSpec
+
+TRAIN_FUNCTION = "worker.jobs.train"
+CANCEL_KEY = "gan:cancel:{job_id}"  # worker.jobs polls the same key
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+RESULT_TTL_S = 7 * 24 * 3600
+
+_STATUS = {
+    JobStatus.QUEUED: "queued", JobStatus.SCHEDULED: "queued", JobStatus.DEFERRED: "queued",
+    JobStatus.CREATED: "queued", JobStatus.STARTED: "started", JobStatus.FINISHED: "finished",
+    JobStatus.FAILED: "failed", JobStatus.STOPPED: "canceled", JobStatus.CANCELED: "canceled",
+}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+class JobQueue:
+    def __init__(self, redis_url: str, queue: str, job_timeout_s: int, retries: int):
+        # short timeouts: a dead Redis must answer 503 quickly, never hang a request
+        self.redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=3)
+        self.queue_name, self.job_timeout_s, self.retries = queue, job_timeout_s, retries
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except REDIS_ERRORS:
+            return False
+
+    def _unavailable(self, e: Exception) -> Unavailable:
+        return Unavailable(f"the job queue (Redis) is unreachable: {e.__class__.__name__}; "
+                           "training jobs cannot be submitted or read until it is back")
+
+    def submit(self, spec: TrainSpec, queue: str | None = None) -> str:
+        job_id = uuid.uuid4().hex
+        try:
+            Queue(queue or self.queue_name, connection=self.redis).enqueue_call(
+                TRAIN_FUNCTION, args=(spec.model_dump(mode="json"),), job_id=job_id,
+                timeout=self.job_timeout_s, result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S,
+                retry=Retry(max=self.retries) if self.retries else None,
+                description=f"train {spec.architecture} {spec.model!r} for {spec.steps} steps",
+                meta={"model": spec.model, "spec": spec.model_dump(mode="json")},
+            )
+        except REDIS_ERRORS as e:
+            raise self._unavailable(e) from None
+        return job_id
+
+    def _fetch(self, job_id: str) -> Job:
+        try:
+            return Job.fetch(job_id, connection=self.redis)
+        except NoSuchJobError:
+            raise NotFound(f"unknown training job {job_id!r}") from None
+        except REDIS_ERRORS as e:
+            raise self._unavailable(e) from None
+
+    def describe(self, job: Job) -> dict[str, Any]:
+        meta = job.get_meta(refresh=False)
+        status = _STATUS.get(job.get_status(refresh=False), "queued")
+        if status == "finished" and meta.get("canceled"):
+            status = "canceled"
+        error = meta.get("error")
+        if status == "failed" and not error:
+            result = job.latest_result()
+            exc = (result.exc_string if result is not None else None) or ""
+            error = exc.strip().splitlines()[-1] if exc.strip() else "the job failed"
+        return {
+            "id": job.id, "status": status, "model": meta.get("model"), "progress": meta.get("progress"),
+            "versions": meta.get("versions", []), "warnings": meta.get("warnings", []), "error": error,
+            "attempts": meta.get("attempts", 0), "enqueued_at": _iso(job.enqueued_at),
+            "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at), "spec": meta.get("spec"),
+        }
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        job = self._fetch(job_id)
+        try:
+            return self.describe(job)
+        except REDIS_ERRORS as e:
+            raise self._unavailable(e) from None
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        job = self._fetch(job_id)
+        try:
+            status = job.get_status()
+            if status == JobStatus.STARTED:
+                # the loop stops at its next report and publishes what it has
+                self.redis.set(CANCEL_KEY.format(job_id=job_id), 1, ex=RESULT_TTL_S)
+            elif status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED):
+                job.cancel()
+            return self.describe(Job.fetch(job_id, connection=self.redis))
+        except REDIS_ERRORS as e:
+            raise self._unavailable(e) from None
+
+    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        try:
+            queue = Queue(self.queue_name, connection=self.redis)
+            ids: list[str] = list(queue.get_job_ids())
+            for registry in (StartedJobRegistry, FinishedJobRegistry, FailedJobRegistry, CanceledJobRegistry):
+                ids += registry(queue=queue).get_job_ids()
+            jobs = [j for j in Job.fetch_many(list(dict.fromkeys(ids)), connection=self.redis) if j is not None]
+            jobs.sort(key=lambda j: j.enqueued_at or j.created_at, reverse=True)
+            return [self.describe(j) for j in jobs[:limit]]
+        except REDIS_ERRORS as e:
+            raise self._unavailable(e) from None

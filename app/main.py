@@ -1,0 +1,56 @@
+"""The FastAPI application: `uvicorn app.main:app`."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import errors
+from app.jobs import JobQueue
+from app.pool import GeneratorPool, registry_from
+from app.routes import generate, health, models, train, walks
+from app.settings import get_settings
+
+log = logging.getLogger("app")
+
+
+def _device(setting: str) -> torch.device:
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(setting)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = get_settings()
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
+                         _device(settings.device), settings.cache_size)
+    pool.start(settings.watch_interval_s)
+    app.state.pool = pool
+    app.state.queue = JobQueue(settings.redis_url, settings.queue, settings.job_timeout_s, settings.job_retries)
+    log.info("serving registry %s on %s", settings.registry_dir, pool.device)
+    yield
+    pool.stop()
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(title="GAN generator service", version="0.1.0", lifespan=lifespan,
+                  description="Trains GANs through Redis and RQ and serves their generators over HTTP. "
+                              "See docs/api.md.")
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag"])
+    errors.install(app)
+    for module in (health, models, generate, walks, train):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,199 @@
+"""The generator pool: loads versions on first use, keeps an LRU of them, and hot-swaps `latest`.
+
+A watcher thread polls the registry. When a newer version of a model in use lands, it is loaded in the
+background and `latest` is repointed in one assignment; requests already holding the old generator finish
+on it. A version that fails to load is logged once, remembered as invalid with its reason, and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.checkpoint import CheckpointError, load_generator
+from models.names import InvalidName, format_version, parse_version, validate_model_name
+from models.registry import Registry, VersionNotFound
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailable(LookupError):
+    """No servable version: unknown model or version, or every candidate invalid."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: str
+    generator: nn.Module
+    metadata: dict[str, Any]
+    device: torch.device
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.metadata["latent_dim"])
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self.metadata.get("classes")
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.classes)
+
+
+class GeneratorPool:
+    def __init__(self, registry: Registry, device: torch.device, cache_size: int = 3):
+        self.registry, self.device, self.cache_size = registry, device, max(1, cache_size)
+        self._cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
+        self._latest: dict[str, str] = {}  # models in use -> newest version that loaded
+        self._invalid: dict[tuple[str, str], str] = {}  # (model, version) -> reason
+        self._lock = threading.Lock()  # guards the dicts; never held while loading
+        self._load_lock = threading.Lock()  # one load at a time: loads are rare and memory-heavy
+        self.swaps = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # lookups
+
+    def invalid_versions(self, model: str) -> dict[str, str]:
+        with self._lock:
+            return {v: r for (m, v), r in self._invalid.items() if m == model}
+
+    def loaded(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._cache)
+
+    def get(self, model: str, version: str = "latest") -> LoadedModel:
+        try:
+            validate_model_name(model)
+            if version == "latest":
+                return self._get_latest(model)
+            if version == "best":
+                best = self.registry.best(model)
+                if best is None:
+                    raise ModelUnavailable(f"model {model!r} has no 'best' version yet")
+                version = best
+            return self._get_version(model, format_version(parse_version(version)))
+        except (InvalidName, VersionNotFound) as e:
+            raise ModelUnavailable(str(e)) from None
+
+    def _get_latest(self, model: str) -> LoadedModel:
+        with self._lock:
+            current = self._latest.get(model)
+        if current is not None:
+            try:
+                return self._get_version(model, current)
+            except ModelUnavailable:
+                pass  # deleted under us: fall through to the registry's newest
+        versions = self.registry.versions(model)
+        if not versions:
+            raise ModelUnavailable(f"unknown model {model!r}")
+        for version in reversed(versions):
+            try:
+                loaded = self._get_version(model, version)
+            except ModelUnavailable:
+                continue
+            with self._lock:
+                self._latest[model] = version
+            return loaded
+        raise ModelUnavailable(f"model {model!r} has no valid version: {self.invalid_versions(model)}")
+
+    def _get_version(self, model: str, version: str) -> LoadedModel:
+        key = (model, version)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            if key in self._invalid:
+                raise ModelUnavailable(f"version {version} of {model!r} is invalid: {self._invalid[key]}")
+        with self._load_lock:
+            with self._lock:  # another thread may have loaded it while we waited
+                if key in self._cache:
+                    return self._cache[key]
+            loaded = self._load(model, version)
+        with self._lock:
+            self._cache[key] = loaded
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return loaded
+
+    def _load(self, model: str, version: str) -> LoadedModel:
+        try:
+            directory = self.registry.path(model, version)
+        except VersionNotFound as e:
+            raise ModelUnavailable(str(e)) from None
+        try:
+            generator, metadata = load_generator(directory, self.device)
+        except (CheckpointError, OSError) as e:
+            reason = str(e)
+            with self._lock:
+                first = (model, version) not in self._invalid
+                self._invalid[(model, version)] = reason
+            if first:
+                log.error("version %s of %s is invalid and will not be served: %s", version, model, reason,
+                          extra={"model": model, "version": version})
+            raise ModelUnavailable(f"version {version} of {model!r} is invalid: {reason}") from None
+        log.info("loaded %s version %s", model, version, extra={"model": model, "version": version})
+        return LoadedModel(model, version, generator, metadata, self.device)
+
+    # hot swapping
+
+    def poll(self) -> None:
+        """One pass of the watcher: move `latest` of every model in use to its newest valid version."""
+        with self._lock:
+            watched = dict(self._latest)
+        for model, current in watched.items():
+            try:
+                versions = self.registry.versions(model)
+            except OSError as e:
+                log.warning("cannot read the registry for %s: %s", model, e)
+                continue
+            newer = [v for v in versions if parse_version(v) > parse_version(current)]
+            if current not in versions:  # deleted: re-resolve from what is left
+                newer = versions
+            for version in reversed(newer):
+                try:
+                    self._get_version(model, version)
+                except ModelUnavailable:
+                    continue
+                with self._lock:
+                    if self._latest.get(model) != version:
+                        self._latest[model] = version
+                        self.swaps += 1
+                log.info("serving %s version %s as latest", model, version, extra={"model": model, "version": version})
+                break
+            else:
+                if current not in versions:
+                    with self._lock:
+                        self._latest.pop(model, None)
+                        for key in [k for k in self._cache if k[0] == model and k[1] not in versions]:
+                            del self._cache[key]
+
+    def start(self, interval_s: float) -> None:
+        def watch() -> None:
+            while not self._stop.wait(interval_s):
+                try:
+                    self.poll()
+                except Exception:  # the watcher must outlive any one bad pass
+                    log.exception("registry watcher pass failed")
+
+        self._thread = threading.Thread(target=watch, name="registry-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def registry_from(root: Path, shipped: Path) -> Registry:
+    return Registry(root, read_only_roots=(shipped,) if shipped.is_dir() else ())

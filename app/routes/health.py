@@ -1,0 +1,32 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.deps import PoolDep, QueueDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Registry readable, Redis reachable, models loaded")
+def readyz(pool: PoolDep, queue: QueueDep) -> JSONResponse:
+    root = pool.registry.root
+    registry_ok = (not root.exists()) or os.access(root, os.R_OK | os.X_OK)
+    redis_ok = queue.ping()
+    body = {
+        "status": "ready" if registry_ok else "unavailable",
+        "registry": {"path": str(root), "readable": registry_ok},
+        "redis": {"reachable": redis_ok, "note": None if redis_ok else "generation works; /train answers 503"},
+        "models_loaded": [{"model": m, "version": v} for m, v in pool.loaded()],
+        "device": str(pool.device),
+    }
+    return JSONResponse(body, status_code=200 if registry_ok else 503)

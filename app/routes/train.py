@@ -1,0 +1,51 @@
+"""Training jobs over REST: submit, watch, list, cancel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.deps import QueueDep, SettingsDep
+from app.errors import InvalidRequest
+from app.schemas import JobAccepted, JobOut, JobsOut
+from models.spec import TrainSpec, resolve_dataset_path
+
+router = APIRouter(prefix="/train", tags=["training"])
+
+
+def check_limits(spec: TrainSpec, settings) -> None:
+    if spec.steps > settings.max_train_steps:
+        raise InvalidRequest("steps", f"at most {settings.max_train_steps} steps per job")
+    if spec.batch_size > settings.max_batch_size:
+        raise InvalidRequest("batch_size", f"at most {settings.max_batch_size} images per batch")
+    if max(spec.height, spec.width) > settings.max_image_side:
+        raise InvalidRequest("image_size", f"image sides of at most {settings.max_image_side} pixels")
+    if spec.dataset.path is not None:
+        try:
+            resolve_dataset_path(spec.dataset.path, settings.data_root_paths)
+        except ValueError as e:
+            raise InvalidRequest("dataset.path", str(e)) from None
+
+
+@router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a training job")
+def submit(spec: TrainSpec, queue: QueueDep, settings: SettingsDep, request: Request) -> JSONResponse:
+    check_limits(spec, settings)
+    job_id = queue.submit(spec)
+    url = str(request.url_for("job_status", job_id=job_id))
+    return JSONResponse(JobAccepted(id=job_id, status="queued", status_url=url).model_dump(),
+                        status_code=202, headers={"Location": url})
+
+
+@router.get("", response_model=JobsOut, summary="Recent training jobs, newest first")
+def list_jobs(queue: QueueDep) -> JobsOut:
+    return JobsOut(jobs=[JobOut(**j) for j in queue.list()])
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="Status, progress, versions and error of a job")
+def job_status(job_id: str, queue: QueueDep) -> JobOut:
+    return JobOut(**queue.status(job_id))
+
+
+@router.delete("/{job_id}", response_model=JobOut, summary="Cancel a job; a running one stops at its next report")
+def cancel(job_id: str, queue: QueueDep) -> JobOut:
+    return JobOut(**queue.cancel(job_id))

@@ -1,0 +1,168 @@
+"""Request and answer bodies of the HTTP API, with the examples the OpenAPI schema shows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Label = int | Annotated[str, Field(max_length=200)]
+Latent = Annotated[list[float], Field(min_length=1, max_length=4096)]
+Version = Annotated[str, Field(max_length=32, description="'latest', 'best' or a version number")]
+ModelName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _exactly_one(model: BaseModel, *fields: str) -> None:
+    given = [f for f in fields if getattr(model, f) is not None]
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of {', '.join(fields)} (got {', '.join(given) or 'none'})")
+
+
+class GenerateRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"model": "fashion-cdcgan", "seeds": [1, 2, 3], "labels": ["Sneaker"]},
+        {"model": "fashion-cdcgan", "n": 4, "labels": [7], "format": "json"},
+    ]})
+
+    model: ModelName
+    version: Version = "latest"
+    latents: Annotated[list[Latent], Field(min_length=1)] | None = None
+    seeds: Annotated[list[Annotated[int, Field(ge=0, lt=2**63)]], Field(min_length=1)] | None = None
+    n: Annotated[int, Field(ge=1)] | None = Field(None, description="draw n random seeds and report them")
+    labels: Annotated[list[Label], Field(min_length=1)] | None = Field(
+        None, description="one per image or one for all; class index or name; conditional models only")
+    truncation: Annotated[float, Field(gt=0, le=2)] = 1.0
+    format: Literal["png", "json"] = "png"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "GenerateRequest":
+        _exactly_one(self, "latents", "seeds", "n")
+        return self
+
+
+class Endpoint(Strict):
+    seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+    latent: Latent | None = None
+    label: Label | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Endpoint":
+        _exactly_one(self, "seed", "latent")
+        return self
+
+
+class InterpolateRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"model": "fashion-cdcgan", "start": {"seed": 1, "label": "Sneaker"}, "end": {"seed": 2, "label": "Sandal"},
+         "steps": 8, "method": "slerp", "format": "gif"}]})
+
+    model: ModelName
+    version: Version = "latest"
+    start: Endpoint
+    end: Endpoint
+    steps: Annotated[int, Field(ge=2)] = 8
+    method: Literal["slerp", "lerp"] = "slerp"
+    truncation: Annotated[float, Field(gt=0, le=2)] = 1.0
+    format: Literal["png", "gif", "webp", "json"] = "png"
+
+
+class Term(Strict):
+    weight: Annotated[float, Field(ge=-100, le=100)] = 1.0
+    seeds: Annotated[list[Annotated[int, Field(ge=0, lt=2**63)]], Field(min_length=1)] | None = None
+    latents: Annotated[list[Latent], Field(min_length=1)] | None = None
+    label: Label | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Term":
+        _exactly_one(self, "seeds", "latents")
+        return self
+
+
+class ArithmeticRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"model": "fashion-cdcgan", "terms": [
+            {"weight": 1, "seeds": [1, 2, 3], "label": "Dress"},
+            {"weight": -1, "seeds": [4, 5, 6], "label": "Dress"},
+            {"weight": 1, "seeds": [7, 8, 9], "label": "Coat"}], "variations": 8}]})
+
+    model: ModelName
+    version: Version = "latest"
+    terms: Annotated[list[Term], Field(min_length=1)]
+    label: Label | None = Field(None, description="class of the result; default: the last positive term's")
+    variations: Annotated[int, Field(ge=0)] = 0
+    variation_scale: Annotated[float, Field(ge=0, le=2)] = 0.25  # the paper's uniform noise of +-0.25
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    format: Literal["png", "json"] = "png"
+
+
+class ImageOut(BaseModel):
+    png_base64: str
+    seed: int | None = None
+    label: str | None = None
+    latent: list[float] | None = None
+
+
+class ImagesOut(BaseModel):
+    model: str
+    version: str
+    images: list[ImageOut]
+
+
+class ImageShape(BaseModel):
+    height: int
+    width: int
+    channels: int
+
+
+class ModelSummary(BaseModel):
+    name: str
+    latest: str | None
+    best: str | None = None
+    versions: list[str]
+    conditional: bool
+    classes: list[str] | None
+    latent_dim: int
+    image: ImageShape
+    architecture: str
+
+
+class ModelsOut(BaseModel):
+    models: list[ModelSummary]
+
+
+class JobAccepted(BaseModel):
+    id: str
+    status: str
+    status_url: str
+
+
+class JobProgress(BaseModel):
+    step: int
+    total: int
+    losses: dict[str, float] = {}
+    scores: dict[str, float] = {}
+    images_per_s: float | None = None
+    eta_s: float | None = None
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Literal["queued", "started", "finished", "failed", "canceled"]
+    model: str | None
+    progress: JobProgress | None
+    versions: list[str]
+    warnings: list[str] = []
+    error: str | None = None
+    attempts: int = 0
+    enqueued_at: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    spec: dict | None = None
+
+
+class JobsOut(BaseModel):
+    jobs: list[JobOut]

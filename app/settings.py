@@ -1,0 +1,50 @@
+"""Service configuration from `GAN_` environment variables, read once through get_settings()."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_REGISTRY = REPO_ROOT / "models" / "shipped"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GAN_", extra="ignore")
+
+    registry_dir: Path = REPO_ROOT / "registry"
+    shipped_registry_dir: Path = SHIPPED_REGISTRY  # read-only default models, served when the registry lacks them
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue: str = "training"
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    torch_threads: int = 0  # 0: torch's default
+    cache_size: int = 3  # generators kept loaded (LRU over model-version pairs)
+    watch_interval_s: float = 1.0  # registry poll period for hot swaps
+    cors_origins: str = "*"  # comma-separated; empty disables CORS
+    data_roots: str = ""  # comma-separated roots that idx/folder datasets may read below
+
+    max_images: int = 64  # per /generate request, and frames per /interpolate
+    max_interpolation_steps: int = 64
+    max_arithmetic_terms: int = 8
+    max_group_size: int = 16  # seeds or latents per arithmetic term
+    max_variations: int = 32
+    max_train_steps: int = 200_000
+    max_batch_size: int = 512
+    max_image_side: int = 256
+    job_timeout_s: int = 7 * 24 * 3600  # RQ's default of 180 s would kill training
+    job_retries: int = 2  # a job whose worker dies is retried and resumes from its last checkpoint
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def data_root_paths(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.data_roots.split(",") if p.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

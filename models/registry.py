@@ -1,0 +1,179 @@
+"""The model registry: `<root>/<model>/<version>/` directories, published atomically, read from several roots.
+
+Writers build a version in a temporary directory beside its final place and rename it in; the rename is
+atomic within one filesystem, so a reader sees a whole version or none, and it fails if the version exists,
+so two writers can never take the same number. Read-only roots (the shipped default) are listed after the
+writable one; a model's versions are the union of all roots.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from models.names import format_version, parse_version, validate_model_name
+
+TMP_PREFIX = ".tmp-"
+BEST_POINTER = "BEST"
+
+
+class VersionNotFound(LookupError):
+    pass
+
+
+class Registry:
+    def __init__(self, root: Path, read_only_roots: tuple[Path, ...] = ()):
+        self.root = Path(root)
+        self.roots = (self.root, *[Path(r) for r in read_only_roots])
+
+    # reading
+
+    def models(self) -> list[str]:
+        names: set[str] = set()
+        for root in self.roots:
+            try:
+                entries = list(root.iterdir())
+            except FileNotFoundError:
+                continue
+            names.update(p.name for p in entries if p.is_dir() and not p.name.startswith("."))
+        return sorted(names)
+
+    def _version_dirs(self, model: str) -> dict[int, Path]:
+        validate_model_name(model)
+        found: dict[int, Path] = {}
+        for root in reversed(self.roots):  # the writable root wins on a clash
+            try:
+                entries = list((root / model).iterdir())
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for p in entries:
+                if p.name.isdigit() and p.is_dir():
+                    found[int(p.name)] = p
+        return found
+
+    def versions(self, model: str) -> list[str]:
+        """Complete versions of `model`, oldest first."""
+        return [format_version(n) for n in sorted(self._version_dirs(model))]
+
+    def path(self, model: str, version: str) -> Path:
+        number = parse_version(version)
+        try:
+            return self._version_dirs(model)[number]
+        except KeyError:
+            raise VersionNotFound(f"model {model!r} has no version {version!r}") from None
+
+    def latest(self, model: str) -> str | None:
+        versions = self._version_dirs(model)
+        return format_version(max(versions)) if versions else None
+
+    def best(self, model: str) -> str | None:
+        for root in self.roots:
+            try:
+                return json.loads((root / validate_model_name(model) / BEST_POINTER).read_text())["version"]
+            except (FileNotFoundError, NotADirectoryError, ValueError, KeyError):
+                continue
+        return None
+
+    # writing
+
+    def publish(self, model: str, build: Callable[[Path], None]) -> str:
+        """Build a version with `build(tmp_dir)` and rename it into place under the next free number."""
+        model_dir = self.root / validate_model_name(model)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        tmp = model_dir / _tmp_name()
+        tmp.mkdir()
+        try:
+            build(tmp)
+            _fsync_tree(tmp)
+            number = max(self._version_dirs(model), default=0) + 1
+            while True:
+                target = model_dir / format_version(number)
+                try:
+                    os.rename(tmp, target)  # fails on an existing non-empty directory: another writer won
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise
+                    number += 1
+            _fsync_dir(model_dir)
+            return format_version(number)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def set_best(self, model: str, version: str) -> None:
+        pointer = self.root / validate_model_name(model) / BEST_POINTER
+        tmp = pointer.with_name(_tmp_name())
+        tmp.write_text(json.dumps({"version": version}))
+        os.replace(tmp, pointer)
+
+    def delete(self, model: str, version: str) -> None:
+        path = self.path(model, version)
+        if not path.is_relative_to(self.root):
+            raise PermissionError(f"version {version!r} of {model!r} is shipped with the service and read-only")
+        # rename first so readers never see a half-deleted version
+        doomed = path.with_name(_tmp_name())
+        os.rename(path, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def clean_debris(self, older_than_s: float = 3600.0) -> list[Path]:
+        """Remove temporary directories left by writers that died mid-publish.
+
+        Debris of a dead process on this host goes at once; anything else only once it is old, since a
+        writer on another host sharing the registry may still be busy with it.
+        """
+        removed = []
+        now = time.time()
+        try:
+            model_dirs = [p for p in self.root.iterdir() if p.is_dir()]
+        except FileNotFoundError:
+            return removed
+        for model_dir in model_dirs:
+            for p in model_dir.glob(f"{TMP_PREFIX}*"):
+                try:
+                    if _writer_is_dead(p.name) or now - p.stat().st_mtime >= older_than_s:
+                        shutil.rmtree(p) if p.is_dir() else p.unlink()
+                        removed.append(p)
+                except FileNotFoundError:
+                    continue
+        return removed
+
+
+def _tmp_name() -> str:
+    return f"{TMP_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def _writer_is_dead(tmp_name: str) -> bool:
+    try:
+        host, pid, _ = tmp_name[len(TMP_PREFIX) :].rsplit("-", 2)
+        if host != socket.gethostname():
+            return False
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return False
+    return False
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(directory: Path) -> None:
+    for p in directory.iterdir():
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(directory)

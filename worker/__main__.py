@@ -1,0 +1,32 @@
+"""`python -m worker`: an RQ worker on the configured Redis URL and queues.
+
+The parent process imports no torch: each job runs in RQ's forked work horse, which imports the trainer.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from redis import Redis
+from rq import Queue, Worker
+
+from models.registry import Registry
+from worker.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    removed = Registry(settings.registry_dir).clean_debris()
+    if removed:
+        logging.getLogger("worker").info("removed %d half-written versions left by a dead worker", len(removed))
+    connection = Redis.from_url(settings.redis_url)
+    queues = [Queue(name, connection=connection) for name in settings.queue_names]
+    worker = Worker(queues, connection=connection)
+    worker.work(with_scheduler=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

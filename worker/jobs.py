@@ -1,0 +1,108 @@
+"""RQ job entry points: small importable functions taking plain JSON-able arguments.
+
+The API enqueues "worker.jobs.train" with a TrainSpec dict; progress goes to `job.meta`, checkpoints into
+the registry, cancellation arrives as a Redis key the loop polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from rq import get_current_job
+
+from models import checkpoint
+from models.registry import Registry
+from models.spec import TrainSpec
+from worker import datasets
+from worker.settings import get_settings
+from worker.trainer import Callbacks, Checkpoint, Progress, Trainer
+
+log = logging.getLogger(__name__)
+
+CANCEL_KEY = "gan:cancel:{job_id}"  # the API sets it; the loop polls it
+JOBS_DIR = ".jobs"  # per-job artefacts (sample grids) inside the registry root
+
+
+def resolve_device(setting: str) -> torch.device:
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(setting)
+
+
+def job_dir(registry_root: Path, job_id: str) -> Path:
+    return registry_root / JOBS_DIR / job_id
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _resume_state(registry: Registry, spec: TrainSpec, versions: list[str]):
+    """A retried job continues from the last version it published before its worker died."""
+    if not versions:
+        return None
+    directory = registry.path(spec.model, versions[-1])
+    log.info("resuming from %s version %s", spec.model, versions[-1])
+    return checkpoint.load_training_state(directory)
+
+
+def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    settings = get_settings()
+    job = get_current_job()
+    spec = TrainSpec.model_validate(spec_dict)
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    registry = Registry(settings.registry_dir)
+    meta = job.meta
+    meta.setdefault("versions", [])
+    meta.setdefault("warnings", [])
+    meta["attempts"] = meta.get("attempts", 0) + 1
+    job.save_meta()
+
+    try:
+        data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, settings.fashion_mnist_dir,
+                             settings.data_root_paths, seed=spec.seed)
+        resume = _resume_state(registry, spec, meta["versions"])
+        trainer = Trainer(spec, data, Callbacks(publish=lambda c: None), resolve_device(settings.device),
+                          progress_every_s=settings.progress_every_s, resume=resume)
+    except (ValueError, OSError) as e:  # the user's to fix: say so in the job, not only in a traceback
+        meta["error"] = str(e)
+        job.save_meta()
+        raise
+
+    samples_dir = job_dir(settings.registry_dir, job.id) / "samples"
+
+    def publish(c: Checkpoint) -> str:
+        metadata = {**c.metadata, "model": spec.model, "job_id": job.id}
+        version = registry.publish(spec.model, lambda d: checkpoint.write_checkpoint(
+            d, metadata, c.generator_state, c.training_state, c.training_info, c.samples_png))
+        meta["versions"].append(version)
+        job.save_meta()
+        samples(c.step, c.samples_png)
+        log.info("published %s version %s at step %d", spec.model, version, c.step)
+        return version
+
+    def progress(p: Progress) -> None:
+        meta["progress"] = {"step": p.step, "total": p.total, "losses": p.losses, "scores": p.scores,
+                            "images_per_s": round(p.images_per_s, 1), "eta_s": round(p.eta_s, 1)}
+        job.save_meta()
+
+    def samples(step: int, png: bytes) -> None:
+        _write_atomically(samples_dir / f"{step:08d}.png", png)
+        meta["samples_step"] = step
+
+    def should_stop() -> bool:
+        return bool(job.connection.exists(CANCEL_KEY.format(job_id=job.id)))
+
+    trainer.callbacks = Callbacks(publish=publish, progress=progress, samples=samples, should_stop=should_stop)
+    result = trainer.run()
+    meta["canceled"] = result.stopped
+    job.save_meta()
+    return {"model": spec.model, "versions": meta["versions"], "step": result.step, "canceled": result.stopped}
