@@ -8,7 +8,11 @@ from fastapi import Depends, Request
 
 from app.jobs import JobQueue
 from app.pool import GeneratorPool
-from app.settings import Settings, get_settings
+from app.settings import Settings
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
 
 
 def _pool(request: Request) -> GeneratorPool:
@@ -19,6 +23,6 @@ def _queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[GeneratorPool, Depends(_pool)]
 QueueDep = Annotated[JobQueue, Depends(_queue)]

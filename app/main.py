@@ -13,7 +13,7 @@ from app import errors
 from app.jobs import JobQueue
 from app.pool import GeneratorPool, registry_from
 from app.routes import generate, health, models, train, walks
-from app.settings import get_settings
+from app.settings import Settings, get_settings
 
 log = logging.getLogger("app")
 
@@ -26,7 +26,7 @@ def _device(setting: str) -> torch.device:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    settings = get_settings()
+    settings: Settings = app.state.settings
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
@@ -39,14 +39,15 @@ async def lifespan(app: FastAPI):
     pool.stop()
 
 
-def create_app() -> FastAPI:
-    settings = get_settings()
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
     app = FastAPI(title="GAN generator service", version="0.1.0", lifespan=lifespan,
                   description="Trains GANs through Redis and RQ and serves their generators over HTTP. "
                               "See docs/api.md.")
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag"])
+    app.state.settings = settings
     errors.install(app)
     for module in (health, models, generate, walks, train):
         app.include_router(module.router)

@@ -75,6 +75,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     except (ValueError, OSError) as e:  # the user's to fix: say so in the job, not only in a traceback
         meta["error"] = str(e)
         job.save_meta()
+        job.retries_left = 0  # a bad spec or dataset fails the same way every time: no retries
         raise
 
     samples_dir = job_dir(settings.registry_dir, job.id) / "samples"

@@ -63,6 +63,11 @@ class Result:
     stopped: bool
 
 
+def _snapshot(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # state_dict() aliases live tensors: a checkpoint must not change as training goes on
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
 def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters()):
@@ -217,8 +222,8 @@ class Trainer:
             "ema": self.G_ema is not None,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        return Checkpoint(self.step, metadata, self._serving_generator().state_dict(), tensors, info,
-                          self.sample_grid())
+        return Checkpoint(self.step, metadata, _snapshot(self._serving_generator().state_dict()),
+                          _snapshot(tensors), info, self.sample_grid())
 
     def _publish(self) -> None:
         version = self.callbacks.publish(self._checkpoint())

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs everything, then runs the whole stack on this machine: Redis (if none is running),
+# one worker and the API on 127.0.0.1:8000, serving the shipped default generator. Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+export GAN_REDIS_URL=${GAN_REDIS_URL:-redis://127.0.0.1:6379/0}
+host_port=${GAN_REDIS_URL#redis://}; host_port=${host_port%%/*}
+redis_host=${host_port%%:*}; redis_port=${host_port##*:}
+if ! redis-cli -h "$redis_host" -p "$redis_port" ping >/dev/null 2>&1; then
+    echo "starting redis-server on $redis_host:$redis_port" >&2
+    redis-server --daemonize yes --bind "$redis_host" --port "$redis_port" --save "" --appendonly no \
+        --dir /tmp --logfile /tmp/gan-service-redis.log
+fi
+
+mkdir -p var/log
+# a passive OpenMP wait keeps the worker's idle threads from stealing the cores that serving needs
+OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m worker >>var/log/worker.log 2>&1 &
+worker_pid=$!
+trap 'kill $worker_pid 2>/dev/null; wait $worker_pid 2>/dev/null' EXIT INT TERM
+echo "worker running (pid $worker_pid, log var/log/worker.log); API on http://127.0.0.1:8000" >&2
+OMP_WAIT_POLICY=PASSIVE .venv/bin/uvicorn app.main:app --host 127.0.0.1 --port "${PORT:-8000}"

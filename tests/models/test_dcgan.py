@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from models.dcgan import DCGANConfig, Discriminator, Generator, stem_size
+
+
+@pytest.mark.parametrize("height,width,channels", [(28, 28, 1), (32, 32, 1), (64, 64, 3), (128, 160, 3)])
+def test_generator_and_discriminator_shapes_for_each_size(height, width, channels):
+    cfg = DCGANConfig(height=height, width=width, channels=channels, base_width=8)
+    images = Generator(cfg)(torch.randn(3, 100))
+    assert images.shape == (3, channels, height, width)
+    assert images.min() >= -1 and images.max() <= 1  # tanh output
+    assert Discriminator(cfg)(images).shape == (3,)
+
+
+def test_paper_64x64_generator_goes_1024_512_256_128():
+    g = Generator(DCGANConfig(height=64, width=64, channels=3, base_width=128))
+    widths = [m.out_channels for m in g.body if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert g.c0 == 1024 and (g.h0, g.w0) == (4, 4)
+    assert widths == [512, 256, 128, 3]
+
+
+@pytest.mark.parametrize("kernel_size,upsample", [(5, "transposed"), (4, "nearest")])
+def test_kernel_and_upsampling_variants_keep_the_size(kernel_size, upsample):
+    cfg = DCGANConfig(height=32, width=32, channels=1, base_width=8, kernel_size=kernel_size, upsample=upsample)
+    assert Generator(cfg)(torch.randn(2, 100)).shape == (2, 1, 32, 32)
+    assert Discriminator(cfg)(torch.zeros(2, 1, 32, 32)).shape == (2,)
+
+
+def test_conditional_generator_depends_on_label():
+    cfg = DCGANConfig(height=28, width=28, channels=1, base_width=8, num_classes=10)
+    g = Generator(cfg).eval()
+    z = torch.randn(1, 100)
+    a, b = g(z, torch.tensor([0])), g(z, torch.tensor([5]))
+    assert not torch.equal(a, b)
+    assert Discriminator(cfg)(a, torch.tensor([0])).shape == (1,)
+
+
+def test_conditional_generator_refuses_missing_labels():
+    g = Generator(DCGANConfig(height=28, width=28, channels=1, base_width=8, num_classes=10))
+    with pytest.raises(ValueError, match="needs labels"):
+        g(torch.randn(1, 100))
+
+
+def test_stem_sizes():
+    assert stem_size(28, 28) == (7, 7, 2)
+    assert stem_size(32, 32) == (4, 4, 3)
+    assert stem_size(128, 160) == (4, 5, 5)
+    with pytest.raises(ValueError, match="cannot be built"):
+        stem_size(27, 27)

@@ -1,0 +1,24 @@
+import torch
+
+from models.latents import seed_latent, seed_latents, slerp, walk
+
+
+def test_a_seed_gives_the_same_latent_whatever_the_batch():
+    alone = seed_latent(42, 100)
+    assert torch.equal(seed_latents([1, 42, 7], 100)[1], alone)
+    assert not torch.equal(seed_latent(43, 100), alone)
+
+
+def test_walks_start_and_end_at_their_endpoints():
+    a, b = seed_latent(1, 100), seed_latent(2, 100)
+    for method in ("slerp", "lerp"):
+        path = walk(a, b, 5, method)
+        assert path.shape == (5, 100)
+        assert torch.allclose(path[0], a, atol=1e-5) and torch.allclose(path[-1], b, atol=1e-5)
+
+
+def test_slerp_keeps_the_norm_of_orthogonal_unit_vectors():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    middle = slerp(a, b, torch.tensor([0.5]))[0]
+    assert torch.allclose(middle.norm(), torch.tensor(1.0))
+    assert torch.allclose(middle, torch.tensor([0.5**0.5, 0.5**0.5]))

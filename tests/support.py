@@ -1,0 +1,123 @@
+"""Real processes for tests: a redis-server on a free port, a live uvicorn server, tiny trained models."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import torch
+import uvicorn
+
+from models import checkpoint
+from models.registry import Registry
+from models.spec import TrainSpec
+from worker.datasets import synthetic
+from worker.trainer import Callbacks, Trainer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+class RedisServer:
+    """A throwaway redis-server on loopback that a test may stop and start again on the same port."""
+
+    def __init__(self, directory: Path):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: run scripts/test.sh, which installs it")
+        self.binary, self.directory, self.port = binary, directory, free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(up, 10, what="redis-server")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+class LiveServer:
+    """The real app under uvicorn in a thread of the test process, answering real HTTP on loopback."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        wait_until(lambda: self.server.started, 30, what="uvicorn to start")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+
+
+def train_tiny(registry_root: Path, model: str, architecture: str = "cdcgan", steps: int = 4,
+               image_size: int | tuple[int, int] = 32, channels: int = 1, checkpoint_every: int | None = None,
+               **spec_fields) -> list[str]:
+    """Train a few real steps on synthetic data in-process and publish the versions into the registry."""
+    spec = TrainSpec.model_validate({
+        "model": model, "dataset": {"kind": "synthetic", "limit": 64}, "architecture": architecture,
+        "image_size": image_size, "channels": channels, "batch_size": 8, "steps": steps, "base_width": 8,
+        "checkpoint_every": checkpoint_every or steps, **spec_fields})
+    registry = Registry(registry_root)
+    data = synthetic(spec.height, spec.width, channels, count=64)
+
+    def publish(c) -> str:
+        return registry.publish(model, lambda d: checkpoint.write_checkpoint(
+            d, {**c.metadata, "model": model}, c.generator_state, c.training_state, c.training_info,
+            c.samples_png))
+
+    return Trainer(spec, data, Callbacks(publish=publish), torch.device("cpu")).run().versions
+
+
+def worker_process(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """A real `python -m worker` process."""
+    log = open(log_path, "ab")
+    return subprocess.Popen([sys.executable, "-m", "worker"], cwd=REPO_ROOT, env={**os.environ, **env},
+                            stdout=log, stderr=subprocess.STDOUT)

@@ -1,0 +1,81 @@
+import math
+
+import pytest
+import torch
+
+from models.spec import TrainSpec
+from worker.datasets import synthetic
+from worker.trainer import Callbacks, Trainer
+
+
+def _spec(**fields) -> TrainSpec:
+    return TrainSpec.model_validate({"model": "t", "dataset": {"kind": "synthetic"}, "architecture": "cdcgan",
+                                     "image_size": 32, "channels": 1, "batch_size": 8, "base_width": 8,
+                                     "steps": 3, "checkpoint_every": 100} | fields)
+
+
+def _trainer(spec, published=None, progress=None, should_stop=lambda: False):
+    published = published if published is not None else []
+    callbacks = Callbacks(publish=lambda c: published.append(c) or f"{len(published):06d}",
+                          progress=(progress.append if progress is not None else lambda p: None),
+                          should_stop=should_stop)
+    return Trainer(spec, synthetic(spec.height, spec.width, spec.channels, count=64), callbacks,
+                   torch.device("cpu"), progress_every_s=0.0)
+
+
+def test_training_steps_change_the_weights_and_keep_losses_finite():
+    progress = []
+    trainer = _trainer(_spec(), progress=progress)
+    before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    trainer.run()
+    after = trainer.G.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert all(math.isfinite(v) for p in progress for v in p.losses.values())
+    assert 0 <= progress[-1].scores["discriminator"] <= 1
+
+
+def test_checkpoints_every_interval_and_at_the_end():
+    published = []
+    _trainer(_spec(steps=5, checkpoint_every=2), published).run()
+    assert [c.step for c in published] == [2, 4, 5]
+
+
+def test_same_spec_and_seed_reproduce_the_first_checkpoint():
+    first, second = [], []
+    _trainer(_spec(seed=3), first).run()
+    _trainer(_spec(seed=3), second).run()
+    for key, value in first[0].generator_state.items():
+        assert torch.equal(value, second[0].generator_state[key])
+
+
+def test_resuming_from_a_checkpoint_continues_where_it_stopped():
+    full, part, rest = [], [], []
+    _trainer(_spec(steps=4, checkpoint_every=2), full).run()
+    _trainer(_spec(steps=4, checkpoint_every=2), part).run()
+    resumed = Trainer(_spec(steps=4, checkpoint_every=2), synthetic(32, 32, 1, count=64),
+                      Callbacks(publish=lambda c: rest.append(c) or "x"), torch.device("cpu"),
+                      resume=(part[0].training_state, part[0].training_info))
+    assert resumed.step == 2
+    resumed.run()
+    assert [c.step for c in rest] == [4]
+    for key, value in full[-1].generator_state.items():
+        assert torch.allclose(value, rest[-1].generator_state[key], atol=1e-6), key
+
+
+def test_cancellation_stops_early_and_publishes_what_it_has():
+    published = []
+    result = _trainer(_spec(steps=50), published, should_stop=lambda: True).run()
+    assert result.stopped and result.step < 50 and published[-1].step == result.step
+
+
+def test_a_conditional_architecture_needs_labels():
+    data = synthetic(32, 32, 1, count=64)
+    data.labels = None
+    with pytest.raises(ValueError, match="no labels"):
+        Trainer(_spec(), data, Callbacks(publish=lambda c: "x"), torch.device("cpu"))
+
+
+def test_fewer_images_than_one_batch_fails_with_a_clear_message():
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        Trainer(_spec(batch_size=128), synthetic(32, 32, 1, count=64), Callbacks(publish=lambda c: "x"),
+                torch.device("cpu"))
