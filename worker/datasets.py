@@ -5,9 +5,7 @@ Batches are sliced from that tensor and normalised on the fly, so no per-item Py
 
 from __future__ import annotations
 
-import gzip
 import logging
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +14,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from models import idx
+from models.idx import FASHION_MNIST_CLASSES, read_idx  # noqa: F401 (re-exported)
 from models.spec import DatasetSpec, resolve_dataset_path
 
 log = logging.getLogger(__name__)
 
-FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SYNTHETIC_SIZE = 512
 
@@ -41,38 +39,11 @@ class TrainingData:
         return self.images.shape[0]
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (MNIST format), gzipped or not."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if len(data) < 4:
-        raise DatasetError(f"{path.name} is too short to be an IDX file")
-    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise DatasetError(f"{path.name} is not an unsigned-byte IDX file")
-    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise DatasetError(f"{path.name} holds {body.size} bytes, its header promises {int(np.prod(shape))}")
-    return body.reshape(shape)
-
-
-def _find(directory: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz"):
-        if (directory / name).is_file():
-            return directory / name
-    raise DatasetError(f"{directory} has no {stem} or {stem}.gz (expected the MNIST IDX file names)")
-
-
 def load_idx_dir(directory: Path, split: str, class_names: list[str] | None) -> TrainingData:
-    if not directory.is_dir():
-        raise DatasetError(f"dataset directory {directory} does not exist")
-    prefix = "train" if split == "train" else "t10k"
-    images = read_idx(_find(directory, f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(_find(directory, f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
-    if images.ndim != 3 or labels.shape != (images.shape[0],):
-        raise DatasetError(f"{directory}: images {images.shape} and labels {labels.shape} do not match")
+    try:
+        images, labels = idx.read_split(directory, split)
+    except idx.IdxError as e:
+        raise DatasetError(str(e)) from None
     names = class_names or [str(i) for i in range(int(labels.max()) + 1)]
     return TrainingData(torch.from_numpy(images.copy())[:, None], torch.from_numpy(labels), names,
                         f"idx:{directory}:{split}")
