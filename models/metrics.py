@@ -81,17 +81,20 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int
             "subset_size": size}
 
 
-def _distances(a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """(len(a), len(b)) Euclidean distances, in chunks so 10k x 10k stays within memory."""
-    tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float64))
-    return np.concatenate([torch.cdist(torch.from_numpy(np.ascontiguousarray(a[i : i + chunk], dtype=np.float64)),
-                                       tb).numpy() for i in range(0, a.shape[0], chunk)])
+def _distance_chunks(a: np.ndarray, b: np.ndarray, chunk: int = 1024):
+    """(start, distances (chunk, len(b)) float32) over row chunks of a: 10k x 10k never sits in memory whole."""
+    tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
+    for start in range(0, a.shape[0], chunk):
+        ta = torch.from_numpy(np.ascontiguousarray(a[start : start + chunk], dtype=np.float32))
+        yield start, torch.cdist(ta, tb).numpy()
 
 
-def _kth_neighbour_radii(features: np.ndarray, k: int) -> np.ndarray:
+def kth_neighbour_radii(features: np.ndarray, k: int) -> np.ndarray:
     """Distance of each point to its k-th nearest other point of the same set."""
-    d = _distances(features, features)
-    return np.partition(d, k, axis=1)[:, k]  # index 0 is the point itself at distance 0
+    radii = np.empty(features.shape[0], dtype=np.float64)
+    for start, d in _distance_chunks(features, features):
+        radii[start : start + d.shape[0]] = np.partition(d, k, axis=1)[:, k]  # column 0: the point itself
+    return radii
 
 
 def prdc(real: np.ndarray, fake: np.ndarray, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
@@ -99,20 +102,24 @@ def prdc(real: np.ndarray, fake: np.ndarray, k_pr: int = 3, k_dc: int = 5) -> di
 
     precision: share of fakes inside some real k-NN ball; recall: share of reals inside some fake k-NN ball;
     density: mean count of real balls containing each fake, over k; coverage: share of real balls holding
-    at least one fake (k-NN balls with k = 5).
+    at least one fake.
     """
     if min(real.shape[0], fake.shape[0]) <= max(k_pr, k_dc):
         raise ValueError(f"precision/recall/density/coverage need more than {max(k_pr, k_dc)} samples per side")
-    real_fake = _distances(real, fake)  # (R, F)
-    real_radii_pr = _kth_neighbour_radii(real, k_pr)
-    fake_radii_pr = _kth_neighbour_radii(fake, k_pr)
-    real_radii_dc = _kth_neighbour_radii(real, k_dc)
-    return {
-        "precision": float((real_fake < real_radii_pr[:, None]).any(axis=0).mean()),
-        "recall": float((real_fake < fake_radii_pr[None, :]).any(axis=1).mean()),
-        "density": float((real_fake < real_radii_dc[:, None]).sum(axis=0).mean() / k_dc),
-        "coverage": float((real_fake.min(axis=1) < real_radii_dc).mean()),
-    }
+    real_radii_pr, real_radii_dc = kth_neighbour_radii(real, k_pr), kth_neighbour_radii(real, k_dc)
+    fake_radii_pr = kth_neighbour_radii(fake, k_pr)
+    in_real_ball = np.zeros(fake.shape[0], dtype=bool)
+    real_balls_per_fake = np.zeros(fake.shape[0], dtype=np.int64)
+    recalled = np.zeros(real.shape[0], dtype=bool)
+    covered = np.zeros(real.shape[0], dtype=bool)
+    for start, d in _distance_chunks(real, fake):  # d: (chunk of reals, fakes)
+        rows = slice(start, start + d.shape[0])
+        in_real_ball |= (d < real_radii_pr[rows, None]).any(axis=0)
+        real_balls_per_fake += (d < real_radii_dc[rows, None]).sum(axis=0)
+        recalled[rows] = (d < fake_radii_pr[None, :]).any(axis=1)
+        covered[rows] = d.min(axis=1) < real_radii_dc[rows]
+    return {"precision": float(in_real_ball.mean()), "recall": float(recalled.mean()),
+            "density": float(real_balls_per_fake.mean() / k_dc), "coverage": float(covered.mean())}
 
 
 def class_histogram(predictions: np.ndarray, num_classes: int) -> np.ndarray:

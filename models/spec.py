@@ -73,6 +73,8 @@ class TrainSpec(BaseModel):
     ema_decay: Annotated[float, Field(ge=0, lt=1)] = 0.999
     seed: int = 0
     precision: Literal["fp32", "bf16"] = "fp32"
+    eval_samples: Annotated[int, Field(ge=0, le=50_000)] = Field(
+        2000, description="samples scored at each checkpoint (FD, KID, coverage...); 0 skips scoring")
 
     @field_validator("model")
     @classmethod

@@ -18,6 +18,7 @@ from models import checkpoint
 from models.registry import Registry
 from models.spec import TrainSpec
 from worker import datasets
+from worker.scoring import Scorer
 from worker.settings import get_settings
 from worker.trainer import Callbacks, Checkpoint, Progress, Trainer
 
@@ -53,6 +54,12 @@ def _resume_state(registry: Registry, spec: TrainSpec, versions: list[str]):
     return checkpoint.load_training_state(directory)
 
 
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The few figures a job status shows per version; the version's metadata holds them all."""
+    keys = ("fd", "fd_noise", "kid", "coverage", "class_kl", "label_accuracy", "n", "extractor", "error")
+    return {k: metrics[k] for k in keys if k in metrics}
+
+
 def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     settings = get_settings()
     job = get_current_job()
@@ -79,12 +86,25 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
         raise
 
     samples_dir = job_dir(settings.registry_dir, job.id) / "samples"
+    scorer = Scorer(spec, data, registry, settings.fashion_mnist_dir, settings.eval_budget_s,
+                    resolve_device(settings.device))
 
     def publish(c: Checkpoint) -> str:
+        metrics = scorer.score(c.metadata, c.generator_state)
         metadata = {**c.metadata, "model": spec.model, "job_id": job.id}
+        if metrics is not None:
+            metadata["metrics"] = metrics
         version = registry.publish(spec.model, lambda d: checkpoint.write_checkpoint(
             d, metadata, c.generator_state, c.training_state, c.training_info, c.samples_png))
         meta["versions"].append(version)
+        if metrics is not None:
+            meta.setdefault("metrics", {})[version] = _headline(metrics)
+            meta["warnings"] += [f"version {version} (step {c.step}) not made best: {flag}"
+                                 for flag in metrics.get("flags", [])]
+            if metrics.get("error"):
+                meta["warnings"].append(f"version {version} (step {c.step}): {metrics['error']}")
+            if scorer.promote(version, metrics):
+                meta["best"] = version
         job.save_meta()
         samples(c.step, c.samples_png)
         log.info("published %s version %s at step %d", spec.model, version, c.step)

@@ -21,6 +21,7 @@ class WorkerSettings(BaseSettings):
     torch_threads: int = 0  # 0: torch's default (all cores)
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     progress_every_s: float = 2.0
+    eval_budget_s: float = 120.0  # sampling time allowed per checkpoint score; fewer samples past it, noted
 
     @property
     def queue_names(self) -> list[str]:
