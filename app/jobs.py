@@ -20,6 +20,8 @@ from app.errors import NotFound, Unavailable
 from models.spec import TrainSpec
 
 TRAIN_FUNCTION = "worker.jobs.train"
+EVALUATE_FUNCTION = "worker.jobs.evaluate"
+EVALUATE_TIMEOUT_S = 3 * 3600  # 10k samples of a large model on a slow CPU, with room to spare
 CANCEL_KEY = "gan:cancel:{job_id}"  # worker.jobs polls the same key
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 RESULT_TTL_S = 7 * 24 * 3600
@@ -60,6 +62,19 @@ class JobQueue:
                 retry=Retry(max=self.retries) if self.retries else None,
                 description=f"train {spec.architecture} {spec.model!r} for {spec.steps} steps",
                 meta={"model": spec.model, "spec": spec.model_dump(mode="json")},
+            )
+        except REDIS_ERRORS as e:
+            raise self._unavailable(e) from None
+        return job_id
+
+    def submit_evaluation(self, model: str, version: str, n: int) -> str:
+        job_id = uuid.uuid4().hex
+        try:
+            Queue(self.queue_name, connection=self.redis).enqueue_call(
+                EVALUATE_FUNCTION, args=(model, version, n), job_id=job_id, timeout=EVALUATE_TIMEOUT_S,
+                result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S,
+                description=f"evaluate {model!r} version {version} with N={n}",
+                meta={"model": model, "versions": [version], "kind": "evaluation"},
             )
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None

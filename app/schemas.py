@@ -166,3 +166,8 @@ class JobOut(BaseModel):
 
 class JobsOut(BaseModel):
     jobs: list[JobOut]
+
+
+class EvaluateRequest(Strict):
+    n: Annotated[int, Field(ge=100, le=50_000)] = Field(
+        10_000, description="generated samples; figures compare only at the same N")

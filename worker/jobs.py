@@ -14,11 +14,12 @@ from typing import Any
 import torch
 from rq import get_current_job
 
-from models import checkpoint
+from models import checkpoint, evaluations
+from models.evaluation import FULL_N, evaluate as evaluate_generator
 from models.registry import Registry
 from models.spec import TrainSpec
 from worker import datasets
-from worker.scoring import Scorer
+from worker.scoring import Scorer, reference_for
 from worker.settings import get_settings
 from worker.trainer import Callbacks, Checkpoint, Progress, Trainer
 
@@ -127,3 +128,30 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     meta["canceled"] = result.stopped
     job.save_meta()
     return {"model": spec.model, "versions": meta["versions"], "step": result.step, "canceled": result.stopped}
+
+
+def evaluate(model: str, version: str, n: int = FULL_N) -> dict[str, Any]:
+    """RQ job: the full protocol on one published version; the result goes to the registry's evaluations."""
+    settings = get_settings()
+    job = get_current_job()
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    registry = Registry(settings.registry_dir, read_only_roots=tuple(settings.read_only_root_paths))
+    device = resolve_device(settings.device)
+    generator, metadata = checkpoint.load_generator(registry.path(model, version), device)
+    spec = TrainSpec.model_validate(metadata["training"]) if metadata.get("training") else None
+    kind = spec.dataset.kind if spec else metadata.get("dataset", {}).get("kind", "fashion-mnist")
+    data = None
+    if kind != "fashion-mnist":  # the random-feature reference is the model's own training images
+        data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, settings.fashion_mnist_dir,
+                             settings.data_root_paths, seed=spec.seed)
+    reference = reference_for(kind, data, settings.fashion_mnist_dir, settings.registry_dir)
+    num_classes = len(metadata["classes"]) if metadata.get("classes") else 0
+    result = evaluate_generator(generator, metadata["latent_dim"], num_classes, reference, n, device=device)
+    result["version"], result["step"] = version, metadata.get("step")
+    key = evaluations.write(settings.registry_dir, model, version, result)
+    if job is not None:
+        job.meta["evaluation"] = key
+        job.save_meta()
+    log.info("evaluated %s version %s: FD %s at N=%d", model, version, result.get("fd"), result["n"])
+    return result

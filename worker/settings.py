@@ -21,11 +21,16 @@ class WorkerSettings(BaseSettings):
     torch_threads: int = 0  # 0: torch's default (all cores)
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     progress_every_s: float = 2.0
+    shipped_registry_dir: Path = REPO_ROOT / "models" / "shipped"  # read-only versions evaluate jobs may score
     eval_budget_s: float = 120.0  # sampling time allowed per checkpoint score; fewer samples past it, noted
 
     @property
     def queue_names(self) -> list[str]:
         return [q.strip() for q in self.queues.split(",") if q.strip()]
+
+    @property
+    def read_only_root_paths(self) -> list[Path]:
+        return [self.shipped_registry_dir] if self.shipped_registry_dir.is_dir() else []
 
     @property
     def data_root_paths(self) -> list[Path]:

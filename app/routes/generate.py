@@ -6,8 +6,8 @@ import hashlib
 from typing import Annotated
 
 import torch
-from fastapi import APIRouter, Header, Path, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.deps import PoolDep, SettingsDep
 from app.errors import InvalidRequest, NotFound
@@ -15,6 +15,7 @@ from app.generation import class_name, latents_for, png_b64, random_seeds, rende
 from app.pool import GeneratorPool, LoadedModel, ModelUnavailable
 from app.responses import model_headers, png_response
 from app.schemas import GenerateRequest, ImageOut, ImagesOut
+from models.names import InvalidName
 
 router = APIRouter(tags=["generation"])
 
@@ -56,11 +57,22 @@ def seed_image(
     name: str,
     seed: Annotated[int, Path(ge=0, lt=2**63)],
     pool: PoolDep,
+    request: Request,
     label: Annotated[str | None, Query(max_length=200, description="class name or index")] = None,
     truncation: Annotated[float, Query(gt=0, le=2)] = 1.0,
     version: Annotated[str, Query(max_length=32)] = "latest",
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
+    if version == "best":
+        # `best` moves; a redirect to the pinned version keeps every cached image true to its URL
+        try:
+            best = pool.registry.best(name)
+        except InvalidName as e:
+            raise NotFound(str(e)) from None
+        if best is None:
+            raise NotFound(f"model {name!r} has no 'best' version yet")
+        return RedirectResponse(str(request.url.include_query_params(version=best)), status_code=307,
+                                headers={"Cache-Control": "no-cache"})
     loaded = get_model(pool, name, version)
     parsed: list[int | str] | None = None
     if label is not None:

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from app.deps import PoolDep
 from app.errors import NotFound
 from app.schemas import ModelsOut, ModelSummary
+from models import evaluations
 from models.checkpoint import SAMPLES, CheckpointError, read_metadata
 from models.names import InvalidName, validate_model_name
 from models.registry import VersionNotFound
@@ -29,7 +30,10 @@ def _version_info(pool, name: str) -> tuple[list[str], dict[str, dict[str, Any]]
     info: dict[str, dict[str, Any]] = {}
     for v in versions:
         try:
-            info[v] = {"valid": v not in invalid, "metadata": read_metadata(pool.registry.path(name, v))}
+            metadata = read_metadata(pool.registry.path(name, v))
+            # quality figures up front: scored at publish time, and full evaluations queued later
+            info[v] = {"valid": v not in invalid, "metrics": metadata.get("metrics"),
+                       "evaluations": evaluations.read(pool.registry.root, name, v), "metadata": metadata}
         except (CheckpointError, VersionNotFound, OSError) as e:
             info[v] = {"valid": False, "error": str(e)}
         if v in invalid:
