@@ -1,0 +1,56 @@
+"""Scoring with real processes: a REST job whose checkpoints are scored, then a queued full evaluation."""
+
+import pytest
+
+from app.main import create_app
+from tests.conftest import make_settings
+from tests.support import LiveServer, wait_until, worker_process
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stack(tmp_path, redis_server):
+    registry = tmp_path / "registry"
+    queue = f"quality-{tmp_path.name}"
+    env = {"GAN_REGISTRY_DIR": str(registry), "GAN_REDIS_URL": redis_server.url, "GAN_QUEUES": queue,
+           "GAN_PROGRESS_EVERY_S": "0.2", "GAN_TORCH_THREADS": "1"}
+    worker = worker_process(env, tmp_path / "worker.log")
+    try:
+        with LiveServer(create_app(make_settings(registry, redis_server.url, queue=queue))) as server:
+            with server.client() as client:
+                yield client, tmp_path / "worker.log"
+    finally:
+        worker.terminate()
+        worker.wait(20)
+
+
+def _finished(client, job_id, worker_log):
+    def done():
+        status = client.get(f"/train/{job_id}").json()
+        assert status["status"] != "failed", (status, worker_log.read_text()[-3000:])
+        return status if status["status"] == "finished" else None
+    return done
+
+
+def test_published_checkpoints_carry_metrics_flags_warn_and_a_full_evaluation_lands(stack):
+    client, worker_log = stack
+    job = client.post("/train", json={"model": "scored", "dataset": {"kind": "synthetic"}, "architecture": "cdcgan",
+                                      "image_size": 16, "batch_size": 16, "steps": 20, "checkpoint_every": 10,
+                                      "base_width": 8, "eval_samples": 200}).json()
+    status = wait_until(_finished(client, job["id"], worker_log), timeout=240, interval=0.5, what="training")
+    details = client.get("/models/scored").json()
+    for version in status["versions"]:
+        metrics = details["version_details"][version]["metrics"]
+        assert metrics["n"] == 200 and metrics["fd"] >= 0 and "flags" in metrics
+        # every flag the scorer raised is a warning of the job, and a flagged version is never best
+        for flag in metrics["flags"]:
+            assert any(version in w and flag in w for w in status["warnings"])
+    best = details["best"]
+    assert best is None or details["version_details"][best]["metrics"]["flags"] == []
+
+    queued = client.post(f"/models/scored/versions/{status['versions'][-1]}/evaluate", json={"n": 300}).json()
+    wait_until(_finished(client, queued["id"], worker_log), timeout=240, interval=0.5, what="the evaluation")
+    evaluations = client.get("/models/scored").json()["version_details"][status["versions"][-1]]["evaluations"]
+    (result,) = evaluations.values()
+    assert result["n"] == 300 and result["fd"] >= 0 and result["extractor"].startswith("random-conv")
