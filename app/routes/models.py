@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from app.deps import PoolDep
 from app.errors import NotFound
@@ -74,9 +74,15 @@ def show_model(name: str, pool: PoolDep) -> dict[str, Any]:
 
 
 @router.get("/{name}/versions/{version}/samples.png", summary="The sample grid published with a version")
-def version_samples(name: str, version: str, pool: PoolDep) -> FileResponse:
+def version_samples(name: str, version: str, pool: PoolDep, request: Request) -> Response:
     try:
         validate_model_name(name)
+        if version in ("best", "latest"):  # moving names redirect, so the immutable answer stays true
+            pinned = pool.registry.best(name) if version == "best" else pool.registry.latest(name)
+            if pinned is None:
+                raise NotFound(f"model {name!r} has no {version!r} version")
+            return RedirectResponse(str(request.url).replace(f"/versions/{version}/", f"/versions/{pinned}/"),
+                                    status_code=307, headers={"Cache-Control": "no-cache"})
         path = pool.registry.path(name, version) / SAMPLES
     except (InvalidName, VersionNotFound) as e:
         raise NotFound(str(e)) from None

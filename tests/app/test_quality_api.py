@@ -92,3 +92,9 @@ def test_evaluate_names_what_to_fix(quality_live):
     assert quality_live.post("/models/scored/versions/000009/evaluate").status_code == 404
     assert quality_live.post("/models/nope/versions/1/evaluate").status_code == 404
     assert quality_live.post("/models/scored/versions/1/evaluate", json={"n": 5}).status_code == 422
+
+
+def test_the_sample_grid_of_best_redirects_to_the_pinned_version(quality_live):
+    r = quality_live.get("/models/scored/versions/best/samples.png", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"].endswith("/models/scored/versions/000002/samples.png")
+    assert quality_live.get(r.headers["location"]).status_code == 200
