@@ -73,11 +73,12 @@ def features(net, images: torch.Tensor, device: torch.device, batch: int) -> np.
     return torch.cat(out).numpy()
 
 
-def real_statistics(net, device, data_dir: Path, cache: Path, batch: int) -> metrics.Statistics:
+def real_statistics(net, device, data_dir: Path, cache: Path, batch: int, n_real: int) -> metrics.Statistics:
     if cache.is_file():
         saved = np.load(cache)
         return metrics.Statistics(saved["mean"], saved["cov"], int(saved["n"]))
     images, _ = idx.read_split(data_dir, "test")
+    images = images[:n_real]
     stats = metrics.statistics(features(net, torch.from_numpy(images.copy())[:, None].float() / 255, device, batch))
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, mean=stats.mean, cov=stats.cov, n=stats.n)
@@ -90,6 +91,8 @@ def main() -> None:
     parser.add_argument("--version", default="latest", help="a number, latest or best")
     parser.add_argument("--registry", type=Path, default=REPO / "registry")
     parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--n-real", type=int, default=10_000, help="test images; fewer only to save time, "
+                        "and then the figure is not comparable with papers")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--data", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
     parser.add_argument("--threads", type=int, default=2)
@@ -105,8 +108,8 @@ def main() -> None:
     generator, metadata = checkpoint.load_generator(registry.path(args.model, version), device)
     start = time.monotonic()
     net = load_inception(device)
-    real = real_statistics(net, device, args.data, args.registry / ".reference" / "inception-default_1-fashion-mnist-test.npz",
-                           args.batch)
+    cache = args.registry / ".reference" / f"inception-default_1-fashion-mnist-test-{args.n_real}.npz"
+    real = real_statistics(net, device, args.data, cache, args.batch, args.n_real)
     num_classes = len(metadata["classes"]) if metadata.get("classes") else 0
     images, _ = sample(generator, metadata["latent_dim"], num_classes, args.n, seed=0, device=device)
     images = ((images.clamp(-1, 1) + 1) * 127.5).round() / 255  # 8-bit, like the real images
