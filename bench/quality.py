@@ -222,7 +222,9 @@ so the step counts below are what that budget bought and the models are far from
 {chr(10).join(shipped_lines + lines)}
 
 The first row scores 10,000 real training images as if they were generated: the floor of each figure
-with this extractor (its label accuracy is the extractor's own accuracy on training images).
+with this extractor (its label accuracy is the extractor's own accuracy on training images). KID is in
+this extractor's feature units (unnormalised ReLU features, the cubic kernel amplifies their scale), so
+it compares rows of this table, not the Inception KIDs of papers.
 
 Inception FID (the papers' metric: 10,000 generated vs the 10,000 test images through the standard
 TorchScript InceptionV3) is computed separately, at about 25 minutes per 10,000 images on this CPU:
