@@ -90,7 +90,7 @@ class JobQueue:
             "versions": meta.get("versions", []), "warnings": meta.get("warnings", []), "error": error,
             "attempts": meta.get("attempts", 0), "enqueued_at": _iso(job.enqueued_at),
             "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at), "spec": meta.get("spec"),
-            "queue": job.origin, "worker": job.worker_name,
+            "queue": job.origin, "worker": job.worker_name, "waiting": meta.get("waiting"),
         }
 
     def status(self, job_id: str) -> dict[str, Any]:

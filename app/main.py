@@ -43,7 +43,8 @@ async def lifespan(app: FastAPI):
     app.state.pool = pool
     app.state.listener = None
     if settings.version_notifications:
-        app.state.listener = VersionListener(settings.redis_url, lambda landed: pool.check(landed.model), pool.poll)
+        app.state.listener = VersionListener(settings.redis_url,
+                                             lambda landed: pool.notice(landed.model, landed.version), pool.poll)
         app.state.listener.start()
     app.state.queue = JobQueue(settings.redis_url, settings.queue, settings.job_timeout_s, settings.job_retries,
                                settings.queue_names)

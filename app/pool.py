@@ -197,6 +197,22 @@ class GeneratorPool:
                         for key in [k for k in self._cache if k[0] == model and k[1] not in versions]:
                             del self._cache[key]
 
+    def notice(self, model: str, version: str, retry_delays_s: tuple[float, ...] = (0.25, 1.0, 4.0)) -> None:
+        """A worker says `version` of `model` landed: check at once, and again a little later while this host
+        cannot see it yet (the directory cache of a shared filesystem such as NFS may lag the notice)."""
+        self.check(model)
+        if self._caught_up(model, version) or not retry_delays_s:
+            return
+        retry = threading.Timer(retry_delays_s[0], self.notice, args=(model, version, retry_delays_s[1:]))
+        retry.daemon = True
+        retry.start()
+
+    def _caught_up(self, model: str, version: str) -> bool:
+        with self._lock:
+            current = self._latest.get(model)
+            return (current is None  # not in use here: its first request reads the registry anyway
+                    or parse_version(current) >= parse_version(version) or (model, version) in self._invalid)
+
     def start(self, interval_s: float) -> None:
         def watch() -> None:
             while not self._stop.wait(interval_s):

@@ -176,6 +176,7 @@ class JobOut(BaseModel):
     spec: dict | None = None
     queue: str | None = None
     worker: str | None = Field(None, description="the RQ worker that ran (or runs) the job")
+    waiting: str | None = Field(None, description="why a started job has not begun training yet")
 
 
 class JobsOut(BaseModel):

@@ -84,7 +84,8 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
         meta["canceled"] = True
         job.save_meta()
         return {"model": spec.model, "versions": meta["versions"], "step": 0, "canceled": True}
-    meta.pop("waiting", None)
+    if meta.pop("waiting", None):
+        job.save_meta()
     try:
         return _train(job, spec, settings, registry, meta, should_stop)
     finally:

@@ -1,12 +1,16 @@
 """Prompt hot swaps: a worker's notice on Redis makes a replica serve the new version at once; polling is the
 fallback for notices that never arrive, and the listener rides out Redis going away."""
 
+import os
 import time
 
 import pytest
+import torch
 from redis import Redis
 
 from app.main import create_app
+from app.pool import GeneratorPool
+from models.registry import Registry
 from models.notifications import VERSIONS_CHANNEL, VersionLanded
 from tests.conftest import make_settings
 from tests.support import LiveServer, RedisServer, train_tiny, wait_until
@@ -91,3 +95,17 @@ def test_junk_on_the_channel_is_ignored_and_the_listener_keeps_going(tmp_path, r
         (version,) = train_tiny(registry, "m", "dcgan", steps=1)
         publisher.publish(VERSIONS_CHANNEL, VersionLanded("m", version).encode())
         assert _time_to_serve(client, "000002", timeout=1.0) < 1.0
+
+
+def test_a_notice_that_outruns_the_shared_filesystem_is_checked_again_until_the_version_shows(tmp_path):
+    # on NFS another host's directory listing can lag the notice: the pool looks again shortly after
+    staging, registry = tmp_path / "staging", tmp_path / "registry"
+    train_tiny(staging, "m", "dcgan", steps=2, checkpoint_every=1)
+    (registry / "m").mkdir(parents=True)
+    os.rename(staging / "m" / "000001", registry / "m" / "000001")
+    pool = GeneratorPool(Registry(registry), torch.device("cpu"))  # no watcher thread: only notices move it
+    assert pool.get("m").version == "000001"
+    pool.notice("m", "000002", retry_delays_s=(0.1, 0.2, 0.4))  # not visible yet
+    time.sleep(0.15)
+    os.rename(staging / "m" / "000002", registry / "m" / "000002")  # shows up after the first look
+    wait_until(lambda: pool.get("m").version == "000002", 2, interval=0.02, what="the delayed version")
