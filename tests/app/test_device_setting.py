@@ -21,6 +21,14 @@ def test_device_cpu_is_honoured(tiny_registry):
         assert r.status_code == 200
 
 
+def test_half_precision_inference_serves_images_from_the_same_seeds(tiny_registry):
+    app = create_app(make_settings(tiny_registry, device="cpu", inference_precision="bf16"))
+    with LiveServer(app) as server, server.client() as client:
+        assert client.get("/readyz").json()["dtype"] == "bfloat16"
+        r = client.post("/generate", json={"model": "bars", "seeds": [1, 2], "format": "json"})
+        assert r.status_code == 200 and len(r.json()["images"]) == 2
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 def test_an_unavailable_cuda_device_stops_the_api_at_start_with_the_reason(tmp_path):
     env = {**os.environ, "GAN_DEVICE": "cuda", "GAN_REGISTRY_DIR": str(tmp_path), "GAN_VERSION_NOTIFICATIONS": "0"}
