@@ -1,7 +1,8 @@
 """RQ job entry points: small importable functions taking plain JSON-able arguments.
 
 The API enqueues "worker.jobs.train" with a TrainSpec dict; progress goes to `job.meta`, checkpoints into
-the registry, cancellation arrives as a Redis key the loop polls.
+the registry, cancellation arrives as a Redis key the loop polls. A job holds its model's lock while it
+trains (worker/model_lock.py) and announces each version it publishes (worker/announce.py).
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from rq import get_current_job
+from rq.job import Job
 
 from models import checkpoint
 from models.devices import resolve_device as _resolve_device
@@ -21,7 +23,7 @@ from models.spec import TrainSpec
 from worker import datasets
 from worker.announce import announce
 from worker.model_lock import Canceled, ModelLock
-from worker.settings import get_settings
+from worker.settings import WorkerSettings, get_settings
 from worker.trainer import Callbacks, Checkpoint, Progress, Trainer
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,8 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
         lock.release()
 
 
-def _train(job, spec: TrainSpec, settings, registry: Registry, meta: dict[str, Any], should_stop) -> dict[str, Any]:
+def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Registry, meta: dict[str, Any],
+           should_stop: Callable[[], bool]) -> dict[str, Any]:
     try:
         data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, settings.fashion_mnist_dir,
                              settings.data_root_paths, seed=spec.seed)
