@@ -132,13 +132,15 @@ class ApiProcess:
         self.env, self.log_path = env, log_path
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "ApiProcess":
+    def start(self) -> "ApiProcess":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "warning"], cwd=REPO_ROOT, env={**os.environ, **self.env}, stdout=log,
             stderr=subprocess.STDOUT)
+        return self
 
+    def wait_ready(self, timeout: float = 60) -> "ApiProcess":
         def up() -> bool:
             assert self.process.poll() is None, self.log_path.read_text()[-3000:]
             try:
@@ -146,8 +148,11 @@ class ApiProcess:
             except httpx.HTTPError:
                 return False
 
-        wait_until(up, 60, interval=0.2, what="the API process")
+        wait_until(up, timeout, interval=0.2, what="the API process")
         return self
+
+    def __enter__(self) -> "ApiProcess":
+        return self.start().wait_ready()
 
     def __exit__(self, *exc) -> None:
         if self.process is not None:

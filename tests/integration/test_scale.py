@@ -9,7 +9,7 @@ measured here come from the workers' pub/sub notices.
 import json
 import threading
 import time
-from pathlib import Path
+from datetime import datetime
 
 import httpx
 import pytest
@@ -69,8 +69,10 @@ def cluster(tmp_path, redis_server):
                         "GAN_SHIPPED_REGISTRY_DIR": str(tmp_path / "none")}, tmp_path / f"api-{i}.log")
             for i in range(APIS)]
     try:
+        for api in apis:  # start all, then wait: the processes boot side by side
+            api.start()
         for api in apis:
-            api.__enter__()
+            api.wait_ready()
         redis = Redis.from_url(redis_server.url)
         wait_until(lambda: len(Worker.all(queue=Queue(queue, connection=redis))) == WORKERS, 60, what="3 workers")
         for api in apis:
@@ -108,6 +110,10 @@ def test_six_jobs_on_three_workers_run_once_and_both_replicas_swap_promptly(clus
         assert job["attempts"] == 1
         assert logs.count(f"Job OK ({job['id']})") == 1
     assert len({job["worker"] for job in jobs}) >= 2, "the jobs were spread over several workers"
+    span = {job["id"]: (datetime.fromisoformat(job["started_at"]), datetime.fromisoformat(job["ended_at"]))
+            for job in jobs}
+    assert any(a["model"] != b["model"] and span[a["id"]][0] < span[b["id"]][1] and span[b["id"]][0] < span[a["id"]][1]
+               for a in jobs for b in jobs), "jobs on different models ran at the same time"
 
     # every version is unique, numbered without gaps, and records the job that published it
     by_model: dict[str, list[dict]] = {}
