@@ -168,6 +168,8 @@ class JobOut(BaseModel):
     progress: JobProgress | None
     versions: list[str]
     warnings: list[str] = []
+    metrics: dict[str, dict] | None = None  # headline figures per published version (FD, KID, coverage...)
+    best: str | None = None  # the version this job made `best`, if any
     error: str | None = None
     attempts: int = 0
     enqueued_at: str | None = None

@@ -43,6 +43,7 @@ def test_published_checkpoints_carry_metrics_flags_warn_and_a_full_evaluation_la
     for version in status["versions"]:
         metrics = details["version_details"][version]["metrics"]
         assert metrics["n"] == 200 and metrics["fd"] >= 0 and "flags" in metrics
+        assert status["metrics"][version]["fd"] == metrics["fd"]  # the job status carries the headline
         # every flag the scorer raised is a warning of the job, and a flagged version is never best
         for flag in metrics["flags"]:
             assert any(version in w and flag in w for w in status["warnings"])
