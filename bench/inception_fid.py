@@ -96,10 +96,23 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--data", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--baseline", action="store_true", help="score N real training images instead of a "
+                        "model: the floor of the figure at this N")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
+    if args.baseline:
+        net = load_inception(device)
+        cache = args.registry / ".reference" / f"inception-default_1-fashion-mnist-test-{args.n_real}.npz"
+        real = real_statistics(net, device, args.data, cache, args.batch, args.n_real)
+        images, _ = idx.read_split(args.data, "train")
+        pick = np.random.default_rng(0).permutation(len(images))[: args.n]
+        train = metrics.statistics(features(net, torch.from_numpy(images[pick].copy())[:, None].float() / 255,
+                                            device, args.batch))
+        print(json.dumps({"baseline": "real train images", "inception_fid": metrics.frechet_distance(train, real),
+                          "n_generated": args.n, "n_real": real.n}, indent=2))
+        return
     registry = Registry(args.registry, read_only_roots=(REPO / "models" / "shipped",))
     version = {"latest": registry.latest(args.model), "best": registry.best(args.model)}.get(args.version,
                                                                                             args.version)
