@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from app.errors import InvalidRequest
+from app.metrics import record_inference
 from app.pool import LoadedModel
 from models import images as imaging
 from models.latents import seed_latents, truncate, walk
@@ -73,6 +74,7 @@ def latents_for(loaded: LoadedModel, latents: list[list[float]] | None, seeds: l
 def render(loaded: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None, truncation: float = 1.0
            ) -> np.ndarray:
     """(N, latent_dim) latents -> (N, H, W, C) uint8 images."""
+    record_inference(loaded.name, len(latents))
     z = truncate(latents, truncation).to(loaded.device)
     y = labels.to(loaded.device) if labels is not None else None
     return imaging.to_uint8(loaded.generator(z, y))

@@ -11,13 +11,14 @@ import sys
 from redis import Redis
 from rq import Queue, Worker
 
+from models.logs import configure_logging
 from models.registry import Registry
 from worker.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format, settings.log_level)
     removed = Registry(settings.registry_dir).clean_debris()
     if removed:
         logging.getLogger("worker").info("removed %d half-written versions left by a dead worker", len(removed))
