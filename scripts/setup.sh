@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the service needs on a fresh Debian machine: Redis, the Fashion-MNIST package, Chromium
-# for the browser tests and a virtual environment with the pinned dependencies. Safe to run again: each step is skipped when done.
+# for the browser tests and a virtual environment with the pinned dependencies. Safe to run again: each
+# step is skipped when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
