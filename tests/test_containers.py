@@ -78,8 +78,16 @@ def _dockerfile_cmd() -> list[str]:
     return json.loads(re.search(r"^CMD (\[.*\])$", (REPO_ROOT / "Dockerfile").read_text(), re.M).group(1))
 
 
-COMMANDS = [(f"compose:{name}", service["command"]) for name, service in COMPOSE["services"].items()]
-COMMANDS.append(("Dockerfile CMD", _dockerfile_cmd()))
+def _commands() -> list[tuple[str, list[str]]]:
+    """Each distinct command once, named by every place that runs it."""
+    places: dict[tuple[str, ...], list[str]] = {}
+    for name, service in COMPOSE["services"].items():
+        places.setdefault(tuple(service["command"]), []).append(f"compose:{name}")
+    places.setdefault(tuple(_dockerfile_cmd()), []).append("Dockerfile CMD")
+    return [("+".join(where), list(command)) for command, where in places.items()]
+
+
+COMMANDS = _commands()
 
 
 @pytest.mark.integration

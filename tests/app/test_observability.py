@@ -110,3 +110,24 @@ def _up(client) -> bool:
         return client.get("/healthz").status_code == 200
     except Exception:
         return False
+
+
+def test_the_worker_logs_json_lines_too(redis_server, tmp_path):
+    from redis import Redis
+    from rq import Worker
+
+    from tests.support import worker_process
+
+    queue, log_path = f"training-{tmp_path.name}", tmp_path / "worker.log"
+    worker = worker_process({"GAN_LOG_FORMAT": "json", "GAN_REDIS_URL": redis_server.url, "GAN_QUEUES": queue,
+                             "GAN_REGISTRY_DIR": str(tmp_path / "registry")}, log_path)
+    try:
+        connection = Redis.from_url(redis_server.url)
+        wait_until(lambda: any(queue in w.queue_names() for w in Worker.all(connection=connection)), 60,
+                   what="the worker to listen")
+        wait_until(lambda: queue in log_path.read_text(), 10, what="the worker to log")
+    finally:
+        worker.terminate()
+        worker.wait(20)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    assert any(queue in line["message"] and line["logger"].startswith("rq") for line in lines)
