@@ -260,7 +260,8 @@ function follow(jobId, model) {
     $("#train-progress").value = p.step;
     $("#train-losses").textContent = Object.entries(p.losses).map(([k, v]) => `loss ${k} ${v.toFixed(3)}`)
       .concat(Object.entries(p.scores).map(([k, v]) => `${k} ${v.toFixed(3)}`)).join(", ");
-    state.history.push({step: p.step, losses: p.losses});
+    const scores = Object.fromEntries(Object.entries(p.scores).map(([k, v]) => [`score ${k}`, v]));
+    state.history.push({step: p.step, losses: {...p.losses, ...scores}});
     drawChart();
     const samples = $("#train-samples");
     // GET /train/{id}/samples where the service has it, else the sample grid of the newest version
@@ -359,4 +360,10 @@ window.addEventListener("DOMContentLoaded", () => guarded(async () => {
   } finally {
     document.body.dataset.ready = "true";
   }
+  // versions trained elsewhere (the CLI, another tab) show up without a reload
+  setInterval(() => guarded(async () => {
+    const before = JSON.stringify(state.models);
+    const models = (await (await api("/models")).json()).models;
+    if (JSON.stringify(models) !== before) await loadModels();
+  }), 15000);
 }));
