@@ -43,9 +43,9 @@ class TextFormatter(logging.Formatter):
 
 
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(model)s %(version)s",
-                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-                         timestamp=False)
+    # timestamp="time": an ISO 8601 UTC time under that key, which log shippers parse without a format
+    return JsonFormatter("%(levelname)s %(name)s %(message)s %(request_id)s %(model)s %(version)s",
+                         rename_fields={"levelname": "level", "name": "logger"}, timestamp="time")
 
 
 def configure_logging(fmt: str = "text", level: str = "INFO") -> logging.Handler:
