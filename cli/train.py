@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,17 +32,21 @@ class ProgressBar:
                               **{k: f"{v:.3f}" for k, v in scores.items()}}, refresh=True)
 
     def write(self, line: str) -> None:
-        self.bar.write(line)
+        self.bar.write(line, file=sys.stderr)  # beside the bar; stdout keeps only the results
 
     def close(self) -> None:
         self.bar.close()
 
 
 def follow(api: str, job_id: str) -> dict[str, Any]:
-    """Stream the job's events until it ends; returns its last status."""
+    """Stream the job's events until it ends, telling status changes and new versions; returns its last status."""
     bar: ProgressBar | None = None
     last: dict[str, Any] = {}
     event = None
+
+    def say(line: str) -> None:
+        bar.write(line) if bar is not None else click.echo(line, err=True)
+
     try:
         with client(api) as c, c.stream("GET", f"/train/{job_id}/events",
                                         timeout=httpx.Timeout(60, read=None)) as response:
@@ -52,16 +57,24 @@ def follow(api: str, job_id: str) -> dict[str, Any]:
                 if line.startswith("event: "):
                     event = line[len("event: "):]
                 elif line.startswith("data: ") and event == "status":
-                    last = json.loads(line[len("data: "):])
-                    p = last.get("progress")
+                    status = json.loads(line[len("data: "):])
+                    if status["status"] != last.get("status"):
+                        say(f"job {job_id} {status['status']}")
+                    for version in status["versions"][len(last.get("versions", [])):]:
+                        say(f"published {status['model']} version {version}")
+                    last = status
+                    p = status.get("progress")
                     if p:
-                        bar = bar or ProgressBar(p["total"], f"{last['model']} ({last['status']})")
+                        bar = bar or ProgressBar(p["total"], status["model"])
                         bar.update(p["step"], p["total"], p["losses"], p["scores"])
                 elif line.startswith("data: ") and event == "error":
                     raise click.ClickException(json.loads(line[len("data: "):])["detail"])
     except httpx.TransportError as e:
         raise click.ClickException(f"lost the service at {api}: {e}; follow again with "
                                    f"`gan train --job {job_id} --api {api}`") from None
+    except KeyboardInterrupt:
+        raise click.ClickException(f"stopped following; the job goes on. Follow it again with "
+                                   f"`gan train --job {job_id}`, cancel it with DELETE /train/{job_id}") from None
     finally:
         if bar is not None:
             bar.close()

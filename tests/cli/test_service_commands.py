@@ -61,6 +61,7 @@ def test_train_submits_and_follows_a_job_to_its_end_with_a_progress_bar(service)
     job_id = re.search(r"submitted job ([0-9a-f]{32})", result.stdout).group(1)
     assert f"job {job_id} finished: model cli-gan, versions 000001, 000002" in result.stdout
     assert re.search(r"20/20 \[.*loss_d=", result.stderr)
+    assert f"job {job_id} finished" in result.stderr and "published cli-gan version 000002" in result.stderr
     # a job submitted earlier can be followed again; it has ended, so this returns at once
     again = gan("train", "--api", url, "--job", job_id, registry=registry)
     assert again.returncode == 0 and f"job {job_id} finished" in again.stdout
