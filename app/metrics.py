@@ -8,9 +8,9 @@ queue figures are read at scrape time, so they are never stale and cost nothing 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
-import re
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -33,6 +33,8 @@ def record_inference(model: str, batch: int) -> None:
 
 
 class _Reexport:
+    """Another registry's families, collected into this one."""
+
     def __init__(self, registry: CollectorRegistry):
         self.registry = registry
 

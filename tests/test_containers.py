@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 from importlib import resources
-from pathlib import Path
 
 import httpx
 import jsonschema
