@@ -131,3 +131,16 @@ def test_the_worker_logs_json_lines_too(redis_server, tmp_path):
         worker.wait(20)
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     assert any(queue in line["message"] and line["logger"].startswith("rq") for line in lines)
+
+
+def test_metrics_still_answer_without_redis_and_say_so(tiny_registry):
+    from app.main import create_app
+    from tests.conftest import make_settings
+    from tests.support import LiveServer
+
+    app = create_app(make_settings(tiny_registry, f"redis://127.0.0.1:{free_port()}/0"))
+    with LiveServer(app) as server, server.client() as client:
+        samples = scrape(client)
+    assert value(samples, "gan_redis_up") == 0
+    assert not any(name in ("gan_queue_length", "gan_training_jobs") for name, _ in samples)
+    assert ("gan_model_swaps_total", ()) in samples
