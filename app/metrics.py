@@ -66,12 +66,15 @@ class _PoolAndQueue:
             up.add_metric([], 0 if counts is None else 1)
             yield up
             if counts is not None:
-                jobs = GaugeMetricFamily("gan_training_jobs", "Training jobs by state", labels=["state"])
-                for state, n in counts.items():
-                    jobs.add_metric([state], n)
+                jobs = GaugeMetricFamily("gan_training_jobs", "Training jobs by queue and state",
+                                         labels=["queue", "state"])
+                length = GaugeMetricFamily("gan_queue_length", "Training jobs waiting for a worker",
+                                           labels=["queue"])
+                for name, states in counts.items():
+                    for state, n in states.items():
+                        jobs.add_metric([name, state], n)
+                    length.add_metric([name], states["queued"])
                 yield jobs
-                length = GaugeMetricFamily("gan_queue_length", "Training jobs waiting for a worker")
-                length.add_metric([], counts.get("queued", 0))
                 yield length
 
 

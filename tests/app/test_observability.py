@@ -64,8 +64,10 @@ def test_metrics_show_queue_length_and_jobs_by_state(live):
     assert value(before, "gan_redis_up") == 1
     assert live.post("/train", json=TINY_JOB).status_code == 202  # no worker takes this queue here
     after = scrape(live)
-    assert value(after, "gan_queue_length") - value(before, "gan_queue_length") == 1
-    assert value(after, "gan_training_jobs", state="queued") - value(before, "gan_training_jobs", state="queued") == 1
+    q = "training"  # the live app's queue
+    assert value(after, "gan_queue_length", queue=q) - value(before, "gan_queue_length", queue=q) == 1
+    assert value(after, "gan_training_jobs", queue=q, state="queued") - value(
+        before, "gan_training_jobs", queue=q, state="queued") == 1
     assert {"started", "finished", "failed", "canceled"} <= {dict(k[1]).get("state") for k in after}
 
 
