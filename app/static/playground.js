@@ -148,6 +148,9 @@ function renderPinned() {
   const options = state.pinned.map((p, i) => [String(i), pinName(p)]);
   fillSelect($("#walk-a"), options, $("#walk-a").value || "0");
   fillSelect($("#walk-b"), options, $("#walk-b").value || (options.length > 1 ? "1" : "0"));
+  if ($("#walk-a").value === $("#walk-b").value && options.length > 1) {
+    $("#walk-b").value = String(options.length - 1);  // a walk from a pin to itself shows nothing
+  }
   for (const fieldset of document.querySelectorAll(".terms fieldset")) {
     const ticked = new Set([...fieldset.querySelectorAll("input:checked")].map((box) => Number(box.value)));
     fieldset.querySelector(".seeds").replaceChildren(...state.pinned.map((p) => {
