@@ -93,11 +93,17 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def endpoint_of(scope: Scope) -> str:
-    """The route template (`/models/{name}/seeds/{seed}.png`), never the raw path: bounded label values."""
+def endpoint_of(scope: Scope, root_path: str) -> str:
+    """The route template (`/models/{name}/seeds/{seed}.png`), never the raw path: bounded label values.
+
+    A mount (the static files) has no route in the scope but extends its root path: it is named by that.
+    """
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return path if path else "unmatched"
+    if path:
+        return path
+    mounted = scope.get("root_path", "")
+    return mounted[len(root_path):] if mounted != root_path and mounted.startswith(root_path) else "unmatched"
 
 
 class RequestMiddleware:
@@ -113,7 +119,7 @@ class RequestMiddleware:
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         token = logs.request_id.set(rid)
-        start = time.perf_counter()
+        start, root_path = time.perf_counter(), scope.get("root_path", "")
         answer: dict[str, object] = {"status": 500, "headers": {}}
 
         async def send_with_id(message: Message) -> None:
@@ -127,7 +133,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
-            endpoint, method, status = endpoint_of(scope), scope["method"], answer["status"]
+            endpoint, method, status = endpoint_of(scope, root_path), scope["method"], answer["status"]
             self.metrics.requests.labels(endpoint, method, str(status)).inc()
             self.metrics.latency.labels(endpoint, method).observe(elapsed)
             headers = answer["headers"]

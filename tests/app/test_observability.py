@@ -38,6 +38,18 @@ def test_metrics_count_requests_per_route_template_not_raw_path(live):
     assert not any("101" in dict(k[1]).get("endpoint", "") for k in after)
 
 
+def test_unknown_paths_share_one_label_so_scanners_cannot_blow_up_the_series(live):
+    before = scrape(live)
+    for path in ("/nope", "/wp-admin/x.php", "/static/missing.js"):
+        assert live.get(path).status_code == 404
+    after = scrape(live)
+    labels = dict(endpoint="unmatched", method="GET", status="404")
+    static = dict(endpoint="/static", method="GET", status="404")
+    assert value(after, "gan_http_requests_total", **labels) - value(before, "gan_http_requests_total", **labels) == 2
+    assert value(after, "gan_http_requests_total", **static) - value(before, "gan_http_requests_total", **static) == 1
+    assert not any("wp-admin" in dict(k[1]).get("endpoint", "") for k in after)
+
+
 def test_metrics_count_images_generated_and_batch_sizes(live):
     before = scrape(live)
     live.post("/generate", json={"model": "bars", "seeds": [1, 2, 3, 4, 5]})
