@@ -9,7 +9,8 @@ import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import errors
+from app import errors, security
+from app.body_limit import BodyLimitMiddleware
 from app.jobs import JobQueue
 from app.pool import GeneratorPool, registry_from
 from app.routes import generate, health, models, train, walks
@@ -44,11 +45,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="GAN generator service", version="0.1.0", lifespan=lifespan,
                   description="Trains GANs through Redis and RQ and serves their generators over HTTP. "
                               "See docs/api.md.")
+    # added first, so it runs inside CORS and a browser can read its 413
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag"])
+                           allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag", "Retry-After"])
     app.state.settings = settings
     errors.install(app)
+    security.install(app, settings)
     for module in (health, models, generate, walks, train):
         app.include_router(module.router)
     return app

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.deps import QueueDep, SettingsDep
 from app.errors import InvalidRequest
+from app.security import Expensive, WriteAccess
 from app.schemas import JobAccepted, JobOut, JobsOut
 from models.spec import TrainSpec, resolve_dataset_path
 
@@ -28,7 +29,8 @@ def check_limits(spec: TrainSpec, settings) -> None:
 
 
 @router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a training job")
-def submit(spec: TrainSpec, queue: QueueDep, settings: SettingsDep, request: Request) -> JSONResponse:
+def submit(spec: TrainSpec, queue: QueueDep, settings: SettingsDep, request: Request, _key: WriteAccess,
+           _rate: Expensive) -> JSONResponse:
     check_limits(spec, settings)
     job_id = queue.submit(spec)
     url = str(request.url_for("job_status", job_id=job_id))
@@ -47,5 +49,5 @@ def job_status(job_id: str, queue: QueueDep) -> JobOut:
 
 
 @router.delete("/{job_id}", response_model=JobOut, summary="Cancel a job; a running one stops at its next report")
-def cancel(job_id: str, queue: QueueDep) -> JobOut:
+def cancel(job_id: str, queue: QueueDep, _key: WriteAccess) -> JobOut:
     return JobOut(**queue.cancel(job_id))
