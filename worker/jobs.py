@@ -83,6 +83,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     try:
         data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, settings.fashion_mnist_dir,
                              settings.data_root_paths, seed=spec.seed)
+        meta["warnings"] = list(data.warnings)
         meta["versions"] = published_by(registry, spec.model, job.id)
         resume = _resume_state(registry, spec, meta["versions"])
         if resume is not None:
