@@ -73,6 +73,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     registry = Registry(settings.registry_dir)
+    registry.clean_debris()  # a retry after a horse killed mid-publish: its parent worker never restarted
     meta = job.meta
     meta.setdefault("versions", [])
     meta.setdefault("warnings", [])

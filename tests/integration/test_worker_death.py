@@ -134,3 +134,37 @@ def test_a_killed_worker_takes_its_work_horse_along_and_another_worker_resumes_t
     workers.start()  # finds the abandoned job in its maintenance pass and retries it
     status = _finished(client, workers, job_id)
     _assert_resumed_and_complete(status, registry)
+
+
+def test_a_worker_killed_while_writing_a_checkpoint_leaves_no_half_written_version(stack):
+    from models.checkpoint import load_generator
+
+    client, workers, registry, redis = stack
+    workers.start()
+    # large enough checkpoints that writing one takes a while, and one every few steps
+    job = {**JOB, "model": "midwrite", "image_size": 64, "base_width": 32, "batch_size": 4, "steps": 30,
+           "checkpoint_every": 3}
+    job_id = client.post("/train", json=job).json()["id"]
+    model_dir = registry.root / "midwrite"
+
+    def horse_writing():
+        meta = Job.fetch(job_id, connection=redis).get_meta(refresh=True)
+        if "pid" not in meta or not model_dir.is_dir():
+            return None
+        debris = [p for p in model_dir.iterdir() if p.name.startswith(".tmp-") and f"-{meta['pid']}-" in p.name]
+        return (meta["pid"], debris[0]) if debris else None
+    horse, debris = wait_until(horse_writing, 120, interval=0.002, what="a checkpoint being written")
+    os.kill(horse, signal.SIGKILL)
+
+    assert debris.exists()  # the dead writer's temporary directory...
+    for version in registry.versions("midwrite"):  # ...is not a version; every version is whole
+        load_generator(registry.path("midwrite", version))
+    details = client.get("/models/midwrite").json()["version_details"] if registry.versions("midwrite") else {}
+    assert all(d["valid"] for d in details.values()), details
+
+    status = _finished(client, workers, job_id)  # the same worker retries; the retry clears the debris
+    assert not debris.exists()
+    assert not [p for p in model_dir.iterdir() if p.name.startswith(".tmp-")]
+    assert status["attempts"] == 2 and status["progress"]["step"] == 30
+    for version in registry.versions("midwrite"):
+        load_generator(registry.path("midwrite", version))
