@@ -37,7 +37,7 @@ def test_limits_come_from_configuration(tight, path, body, field):
 
 
 def test_a_body_over_the_configured_size_is_413(tight):
-    r = tight.post("/generate", json={"model": "bars", "latents": [[0.123456789] * 100] * 4})
+    r = tight.post("/generate", json={"model": "bars", "latents": [[0.1234567891234] * 100] * 4})
     assert r.status_code == 413 and "5000 bytes" in r.json()["detail"]
 
 
