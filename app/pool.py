@@ -3,9 +3,10 @@
 A watcher thread polls the registry. When a newer version of a model in use lands, it is loaded in the
 background and `latest` is repointed in one assignment; requests already holding the old generator finish
 on it. `latest` only moves forward, unless the version it names is deleted. A version that fails to load is
-logged once, remembered as invalid with its reason and the fingerprint of its files, and skipped until its
-files change (a directory copied in file by file is retried once complete). Every version newer than the
-one served is checked as it lands, so a broken one shows as invalid even when a newer valid one hides it.
+logged once per reason, remembered as invalid with its reason and the fingerprint of its files, and skipped
+until its files change (a directory copied in file by file is retried once complete). Every version newer
+than the one served is checked as it lands, so a broken one shows as invalid even when a newer valid one
+hides it.
 An unreadable registry is a 503 (RegistryUnavailable), never remembered: serving recovers when it returns.
 """
 
@@ -168,7 +169,7 @@ class GeneratorPool:
         with self._lock:
             previous = self._invalid.get(key)
             self._invalid[key] = (reason, files)
-        if previous != (reason, files):  # logged once per state of its files
+        if previous is None or previous[0] != reason:  # once per reason, however often its files change
             log.error("version %s of %s is invalid and will not be served: %s", version, model, reason,
                       extra={"model": model, "version": version})
 
