@@ -79,6 +79,8 @@ class Publisher:
         if kind in ("half-written", "late-files"):
             return self._in_place(kind)
 
+        built_at = []
+
         def build(d: Path) -> None:
             self._copy(d)
             weights = d / checkpoint.WEIGHTS
@@ -91,9 +93,12 @@ class Publisher:
                 data = bytearray(weights.read_bytes())
                 data[-1] ^= 0xFF
                 weights.write_bytes(bytes(data))
+            built_at.append(time.monotonic())
 
         version = self.registry.publish(MODEL, build)
-        landing = Landing(version, kind, None if kind in BROKEN else time.monotonic())
+        # visible from the rename, which follows the build: count from the end of the build, not from the
+        # return of publish(), which waits for fsync and may come after the first answer from it
+        landing = Landing(version, kind, None if kind in BROKEN else built_at[0])
         self.landed.append(landing)
         return landing
 
@@ -109,9 +114,11 @@ class Publisher:
             def finish() -> None:
                 time.sleep(0.25)
                 for p in self.template.iterdir():
-                    if p.name != checkpoint.WEIGHTS:
+                    if p.name not in (checkpoint.WEIGHTS, checkpoint.METADATA):
                         shutil.copyfile(p, directory / p.name)
+                # complete and valid from the moment its metadata is whole: no answer may come from it before
                 landing.valid_at = time.monotonic()
+                shutil.copyfile(self.template / checkpoint.METADATA, directory / checkpoint.METADATA)
             threading.Thread(target=finish, daemon=True).start()
         return landing
 
@@ -207,7 +214,9 @@ def report(landed: list[Landing], logs: list[ClientLog], details: dict, api_log:
         for t, version in log.answers:
             landing = by_version.get(version)
             if landing is None or landing.valid_at is None or t < landing.valid_at:
-                served_invalid.append(version)
+                served_invalid.append((version, landing.kind if landing else "unknown",
+                                       None if landing is None or landing.valid_at is None
+                                       else round(t - landing.valid_at, 3)))
             first_served[version] = min(first_served.get(version, t), t)
             if previous is not None and version < previous:
                 backwards += 1
@@ -225,6 +234,7 @@ def report(landed: list[Landing], logs: list[ClientLog], details: dict, api_log:
         "requests_failed": sum(len(l.failures) for l in logs),
         "failures_sample": [f for l in logs for f in l.failures][:5],
         "answers_from_versions_not_valid_when_served": len(served_invalid),
+        "answers_not_valid_sample": served_invalid[:10],  # (version, kind, seconds after it became valid)
         "per_client_versions_going_backwards": backwards,
         "valid_versions_landed": len(valid),
         # a version followed by a newer valid one before the watcher's next pass is never `latest`: fine
