@@ -167,3 +167,24 @@ def test_a_pickled_generator_in_the_registry_is_never_loaded(tmp_path):
 def test_the_openapi_schema_documents_the_bearer_scheme(live):
     schema = live.get("/openapi.json").json()
     assert any(s.get("scheme") == "bearer" for s in schema["components"]["securitySchemes"].values())
+
+
+def test_a_token_bucket_allows_its_burst_then_refills_at_the_configured_rate():
+    from app.security import TokenBuckets
+
+    now = [0.0]
+    buckets = TokenBuckets(per_minute=30, burst=2, clock=lambda: now[0])  # one token every 2 s
+    assert [buckets.take("a"), buckets.take("a")] == [0, 0]
+    assert buckets.take("a") == pytest.approx(2.0)
+    assert buckets.take("b") == 0  # per client
+    now[0] = 2.0
+    assert buckets.take("a") == 0 and buckets.take("a") > 0
+
+
+def test_every_configured_key_is_accepted_and_nothing_else():
+    from app.security import KeyRing
+
+    ring = KeyRing([GOOD, OTHER])
+    assert ring.accepts(GOOD) and ring.accepts(OTHER)
+    assert not any(ring.accepts(k) for k in ("", GOOD[:-1], GOOD + " ", OTHER.upper()))
+    assert not KeyRing([]).enabled
