@@ -94,7 +94,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
         meta["waiting"] = f"another job is training model {spec.model!r}; this one starts when it ends"
         job.save_meta()
 
-    lock = ModelLock(job.connection, spec.model)
+    lock = ModelLock(job.connection, spec.model, owner=job.id)
     try:
         lock.acquire(should_stop, waiting)
     except Canceled:
