@@ -50,6 +50,7 @@ class TrainingWorker(Worker):
         super().__init__(queues, connection=connection, job_monitoring_interval=job_monitoring_interval_s,
                          maintenance_interval=maintenance_interval_s)
         self.heartbeat_grace_s = heartbeat_grace_s
+        self.parent_pid = os.getpid()  # read by the forked horse, to notice a parent that died before it asked
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # RQ adds a fixed 60 s to the monitoring interval; an abandoned job is noticed only after that
@@ -65,7 +66,7 @@ class TrainingWorker(Worker):
         return max(1, min(self.worker_ttl - 15, self.maintenance_interval))
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
-        if not die_with_parent(os.getppid()):
+        if not die_with_parent(self.parent_pid):
             log.warning("cannot tie the work horse to its parent: a killed worker leaves it running")
         super().main_work_horse(job, queue)
 
