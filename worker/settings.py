@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,6 +24,12 @@ class WorkerSettings(BaseSettings):
     progress_every_s: float = 2.0
     shipped_registry_dir: Path = REPO_ROOT / "models" / "shipped"  # read-only versions evaluate jobs may score
     eval_budget_s: float = 120.0  # sampling time allowed per checkpoint score; fewer samples past it, noted
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # recovery of jobs whose worker died: see worker/recovery.py
+    job_monitoring_interval_s: int = 30  # how often a worker renews the heartbeat of its running job
+    heartbeat_grace_s: int = 60  # a job whose heartbeat is older than interval + grace is abandoned
+    maintenance_interval_s: int = 60  # how often a worker looks for abandoned jobs to retry
 
     @property
     def queue_names(self) -> list[str]:
