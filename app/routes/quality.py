@@ -12,6 +12,7 @@ from app.deps import PoolDep, QueueDep
 from app.errors import NotFound
 from app.routes.models import _version_info
 from app.schemas import EvaluateRequest, JobAccepted
+from app.security import Expensive, WriteAccess
 
 router = APIRouter(prefix="/models", tags=["quality"])
 
@@ -43,8 +44,8 @@ def metrics_png(name: str, pool: PoolDep) -> Response:
 
 @router.post("/{name}/versions/{version}/evaluate", status_code=202, response_model=JobAccepted,
              summary="Queue a full evaluation (N = 10,000 by default) of one version")
-def evaluate(name: str, version: str, queue: QueueDep, pool: PoolDep, request: Request,
-             body: Annotated[EvaluateRequest | None, Body()] = None) -> JSONResponse:
+def evaluate(name: str, version: str, queue: QueueDep, pool: PoolDep, request: Request, _key: WriteAccess,
+             _rate: Expensive, body: Annotated[EvaluateRequest | None, Body()] = None) -> JSONResponse:
     versions, info = _version_info(pool, name)
     pinned = {"latest": versions[-1], "best": pool.registry.best(name)}.get(version, version)
     if pinned is None:

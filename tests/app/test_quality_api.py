@@ -98,3 +98,12 @@ def test_the_sample_grid_of_best_redirects_to_the_pinned_version(quality_live):
     r = quality_live.get("/models/scored/versions/best/samples.png", follow_redirects=False)
     assert r.status_code == 307 and r.headers["location"].endswith("/models/scored/versions/000002/samples.png")
     assert quality_live.get(r.headers["location"]).status_code == 200
+
+
+def test_evaluate_needs_a_write_key_when_keys_are_set(scored_registry, redis_server):
+    key = "quality-key-0123456789"
+    app = create_app(make_settings(scored_registry, redis_server.url, api_keys=key, queue="quality-keyed"))
+    with LiveServer(app) as server, server.client() as client:
+        assert client.post("/models/scored/versions/1/evaluate").status_code == 401
+        assert client.post("/models/scored/versions/1/evaluate",
+                           headers={"Authorization": f"Bearer {key}"}).status_code == 202
