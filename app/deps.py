@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.batcher import MicroBatcher
 from app.jobs import JobQueue
 from app.pool import GeneratorPool
+from app.seed_cache import SeedImageCache
 from app.settings import Settings
 
 
@@ -23,6 +25,16 @@ def _queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
+def _batcher(request: Request) -> MicroBatcher:
+    return request.app.state.batcher
+
+
+def _seed_cache(request: Request) -> SeedImageCache:
+    return request.app.state.seed_cache
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[GeneratorPool, Depends(_pool)]
 QueueDep = Annotated[JobQueue, Depends(_queue)]
+BatcherDep = Annotated[MicroBatcher, Depends(_batcher)]
+SeedCacheDep = Annotated[SeedImageCache, Depends(_seed_cache)]

@@ -11,6 +11,8 @@ import secrets
 import numpy as np
 import torch
 
+from app import batcher as batching
+from app.batcher import MicroBatcher
 from app.errors import InvalidRequest
 from app.pool import LoadedModel
 from models import images as imaging
@@ -69,13 +71,17 @@ def latents_for(loaded: LoadedModel, latents: list[list[float]] | None, seeds: l
     return seed_latents(seeds, loaded.latent_dim)
 
 
-@torch.inference_mode()
 def render(loaded: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None, truncation: float = 1.0
            ) -> np.ndarray:
-    """(N, latent_dim) latents -> (N, H, W, C) uint8 images."""
-    z = truncate(latents, truncation).to(loaded.device)
-    y = labels.to(loaded.device) if labels is not None else None
-    return imaging.to_uint8(loaded.generator(z, y))
+    """(N, latent_dim) latents -> (N, H, W, C) uint8 images, in the caller's thread (tools and tests; routes
+    use render_batched)."""
+    return batching.run(loaded, truncate(latents, truncation), labels)
+
+
+async def render_batched(batcher: MicroBatcher, loaded: LoadedModel, latents: torch.Tensor,
+                         labels: torch.Tensor | None, truncation: float = 1.0) -> np.ndarray:
+    """The same images, computed on the inference thread, possibly in one forward with other requests."""
+    return await batcher.render(loaded, truncate(latents, truncation), labels)
 
 
 def interpolation_latents(loaded: LoadedModel, start, end, steps: int, method: str) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -10,8 +10,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import errors
+from app.batcher import MicroBatcher
+from app.inference import prepare
 from app.jobs import JobQueue
-from app.pool import GeneratorPool, registry_from
+from app.pool import GeneratorPool, LoadedModel, registry_from
+from app.seed_cache import SeedImageCache
 from app.routes import generate, health, models, train, walks
 from app.settings import Settings, get_settings
 
@@ -29,13 +32,22 @@ async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
+
+    def prepare_loaded(loaded: LoadedModel):
+        return prepare(loaded.generator, loaded.device, loaded.latent_dim, loaded.classes,
+                       settings.precision_for(loaded.name), settings.precision_tolerance, settings.channels_last)
+
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
-                         _device(settings.device), settings.cache_size)
+                         _device(settings.device), settings.cache_size, prepare=prepare_loaded)
     pool.start(settings.watch_interval_s)
     app.state.pool = pool
+    app.state.batcher = MicroBatcher(settings.batch_max_images, settings.batch_wait_ms / 1000, settings.batching)
+    app.state.batcher.start()
+    app.state.seed_cache = SeedImageCache(int(settings.seed_cache_mb * 2**20))
     app.state.queue = JobQueue(settings.redis_url, settings.queue, settings.job_timeout_s, settings.job_retries)
     log.info("serving registry %s on %s", settings.registry_dir, pool.device)
     yield
+    app.state.batcher.stop()
     pool.stop()
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from app.inference import Prepared
 from models.checkpoint import CheckpointError, load_generator
 from models.names import InvalidName, format_version, parse_version, validate_model_name
 from models.registry import Registry, VersionNotFound
@@ -35,6 +36,7 @@ class LoadedModel:
     generator: nn.Module
     metadata: dict[str, Any]
     device: torch.device
+    prepared: Prepared | None = None  # how the serving engine runs it; None: fp32 as loaded
 
     @property
     def latent_dim(self) -> int:
@@ -50,8 +52,10 @@ class LoadedModel:
 
 
 class GeneratorPool:
-    def __init__(self, registry: Registry, device: torch.device, cache_size: int = 3):
+    def __init__(self, registry: Registry, device: torch.device, cache_size: int = 3,
+                 prepare: Callable[[LoadedModel], Prepared] | None = None):
         self.registry, self.device, self.cache_size = registry, device, max(1, cache_size)
+        self.prepare = prepare  # runs once per load, on the loading thread
         self._cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._latest: dict[str, str] = {}  # models in use -> newest version that loaded
         self._invalid: dict[tuple[str, str], str] = {}  # (model, version) -> reason
@@ -70,6 +74,24 @@ class GeneratorPool:
     def loaded(self) -> list[tuple[str, str]]:
         with self._lock:
             return list(self._cache)
+
+    def peek(self, model: str, version: str = "latest") -> LoadedModel | None:
+        """The loaded model when it is already in memory, touching no file: safe on the event loop."""
+        try:
+            if version == "best":
+                return None  # needs the registry's record of the best version
+            with self._lock:
+                if version == "latest":
+                    version = self._latest.get(model, "")
+                    key = (model, version)
+                else:
+                    key = (model, format_version(parse_version(version)))
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    return self._cache[key]
+        except (InvalidName, ValueError):
+            return None  # get() reports it properly
+        return None
 
     def get(self, model: str, version: str = "latest") -> LoadedModel:
         try:
@@ -142,8 +164,14 @@ class GeneratorPool:
                 log.error("version %s of %s is invalid and will not be served: %s", version, model, reason,
                           extra={"model": model, "version": version})
             raise ModelUnavailable(f"version {version} of {model!r} is invalid: {reason}") from None
-        log.info("loaded %s version %s", model, version, extra={"model": model, "version": version})
-        return LoadedModel(model, version, generator, metadata, self.device)
+        loaded = LoadedModel(model, version, generator, metadata, self.device)
+        if self.prepare is not None:
+            loaded = replace(loaded, prepared=self.prepare(loaded))
+        log.info("loaded %s version %s%s", model, version,
+                 "" if loaded.prepared is None else f" ({loaded.prepared.precision}, "
+                 f"{'batched' if loaded.prepared.batchable else 'one image at a time'})",
+                 extra={"model": model, "version": version})
+        return loaded
 
     # hot swapping
 

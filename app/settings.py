@@ -5,7 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # app.inference.PRECISIONS; kept here so settings import no torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_REGISTRY = REPO_ROOT / "models" / "shipped"
@@ -20,6 +23,14 @@ class Settings(BaseSettings):
     queue: str = "training"
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     torch_threads: int = 0  # 0: torch's default
+    batching: bool = True  # micro-batch concurrent generation requests for the same version
+    batch_max_images: int = 32  # images per shared forward pass
+    batch_wait_ms: float = 2.0  # how long the first request of a batch waits for company
+    precision: str = "auto"  # auto (bf16/fp16 where faithful), fp32, bf16, fp16
+    model_precision: str = ""  # per-model overrides, comma-separated model=precision
+    precision_tolerance: int = 2  # largest per-pixel drift from fp32 (levels of 255) a lower precision may have
+    channels_last: bool = True
+    seed_cache_mb: float = 32.0  # encoded seed-URL PNGs kept in memory
     cache_size: int = 3  # generators kept loaded (LRU over model-version pairs)
     watch_interval_s: float = 1.0  # registry poll period for hot swaps
     cors_origins: str = "*"  # comma-separated; empty disables CORS
@@ -39,6 +50,29 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @field_validator("precision")
+    @classmethod
+    def _known_precision(cls, value: str) -> str:
+        if value not in PRECISIONS:
+            raise ValueError(f"unknown precision {value!r}; valid: {', '.join(PRECISIONS)}")
+        return value
+
+    @field_validator("model_precision")
+    @classmethod
+    def _known_model_precisions(cls, value: str) -> str:
+        for item in filter(None, (i.strip() for i in value.split(","))):
+            name, _, precision = item.partition("=")
+            if not name.strip() or precision.strip() not in PRECISIONS:
+                raise ValueError(f"{item!r}: write model=precision with precision one of {', '.join(PRECISIONS)}")
+        return value
+
+    def precision_for(self, model: str) -> str:
+        for item in self.model_precision.split(","):
+            name, _, value = item.partition("=")
+            if name.strip() == model and value.strip():
+                return value.strip()
+        return self.precision
 
     @property
     def data_root_paths(self) -> list[Path]:
