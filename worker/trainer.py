@@ -78,8 +78,11 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 class Trainer:
     def __init__(self, spec: TrainSpec, data: TrainingData, callbacks: Callbacks, device: torch.device,
-                 progress_every_s: float = 2.0, resume: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None):
+                 progress_every_s: float = 2.0, resume: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None,
+                 channels_last: bool = True):
         self.spec, self.data, self.callbacks, self.device = spec, data, callbacks, device
+        # channels-last convolutions are about 15% faster on CPU here (docs/benchmarks.md); same numbers otherwise
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.progress_every_s = progress_every_s
         self.architecture = get_architecture(spec.architecture)
         self.objective = get_objective(spec.objective_name)
@@ -96,9 +99,13 @@ class Trainer:
         self.D = self.architecture.build_discriminator(self.config).to(device)
         self.G.apply(init_weights)
         self.D.apply(init_weights)
+        self.G.to(memory_format=self.memory_format)
+        self.D.to(memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if spec.ema_decay > 0 else None
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=spec.lr, betas=spec.betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=spec.lr, betas=spec.betas)
+        # fused Adam: one kernel for all parameters instead of a Python loop of small ops per tensor
+        fused = device.type in ("cpu", "cuda")
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=spec.lr, betas=spec.betas, fused=fused)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=spec.lr, betas=spec.betas, fused=fused)
         self.rng = torch.Generator(device="cpu").manual_seed(spec.seed)  # data order and latents
         self.step = 0
         self.versions: list[str] = []
@@ -152,7 +159,7 @@ class Trainer:
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         index = torch.randint(len(self.data), (self.spec.batch_size,), generator=self.rng).to(self.device)
-        real = self.images[index].float().div_(127.5).sub_(1.0)
+        real = self.images[index].float().div_(127.5).sub_(1.0).contiguous(memory_format=self.memory_format)
         return real, (self.labels[index] if self.num_classes else None)
 
     def _train_step(self) -> dict[str, torch.Tensor]:
