@@ -138,10 +138,11 @@ class Server:
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=60)
 
-    def load(self, path: str, clients: int, seconds: float) -> dict:
+    def load(self, path: str, clients: int, seconds: float, rate: float = 0.0) -> dict:
         before = cpu_seconds(self.process.pid)
         out = subprocess.run([sys.executable, "-m", "bench.loadgen", "--port", str(self.port), "--path", path,
-                              "--clients", str(clients), "--seconds", str(seconds), "--warmup", "1"],
+                              "--clients", str(clients), "--seconds", str(seconds), "--warmup", "1",
+                              "--rate", str(rate)],
                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=seconds + 60, check=True)
         result = json.loads(out.stdout)
         server_cpu = cpu_seconds(self.process.pid) - before
