@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ class Job:
     labels: torch.Tensor | None  # (n,) class indices or (n, classes) class vectors
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
+    finish: Callable[[np.ndarray], Any] | None = None  # e.g. PNG encoding of a small image, on this thread
     enqueued: float = field(default_factory=time.monotonic)
 
     @property
@@ -69,6 +71,7 @@ class MicroBatcher:
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._held: deque[Job] = deque()  # taken from the queue for another version: next round first
         self._thread: threading.Thread | None = None
+        self._last_group = 0  # requests in the previous forward: waiting pays only when they come together
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
@@ -80,12 +83,15 @@ class MicroBatcher:
             self._thread.join(timeout=10)
             self._thread = None
 
-    async def render(self, model: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
-        """(n, latent_dim) latents -> (n, H, W, C) uint8 images, computed on the inference thread."""
+    async def render(self, model: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None,
+                     finish: Callable[[np.ndarray], Any] | None = None) -> Any:
+        """(n, latent_dim) latents -> (n, H, W, C) uint8 images, computed on the inference thread; or, given
+        `finish`, what it makes of them there (cheap work such as encoding one small image: one thread hop
+        less per request than handing the pixels to the thread pool)."""
         if self._thread is None:
             raise RuntimeError("the batcher is not started")
         loop = asyncio.get_running_loop()
-        job = Job(model, latents, labels, loop, loop.create_future())
+        job = Job(model, latents, labels, loop, loop.create_future(), finish)
         self._queue.put(job)
         return await job.future
 
@@ -104,7 +110,8 @@ class MicroBatcher:
         group, size = [first], len(first.latents)
         if not (self.enabled and first.model.prepared is not None and first.model.prepared.batchable):
             return group
-        deadline = time.monotonic() + self.max_wait_s
+        # an idle server answers a lone request at once; under concurrent load the wait gathers company
+        deadline = time.monotonic() + (self.max_wait_s if self._last_group > 1 else 0.0)
         held, self._held = self._held, deque()
         skipped_held: list[Job] = []  # skipped jobs keep their place in line for the next round
         skipped_new: list[Job] = []
@@ -122,6 +129,7 @@ class MicroBatcher:
             else:  # another version, or too big to fit
                 (skipped_held if from_held else skipped_new).append(job)
         self._held = deque(skipped_held + list(held) + skipped_new)
+        self._last_group = len(group)
         return group
 
     def _run(self) -> None:
@@ -139,8 +147,12 @@ class MicroBatcher:
                 continue
             start = 0
             for job in group:
-                job.settle(images[start : start + len(job.latents)])
+                rows = images[start : start + len(job.latents)]
                 start += len(job.latents)
+                try:
+                    job.settle(rows if job.finish is None else job.finish(rows))
+                except Exception as e:
+                    job.settle(error=e)
 
     def _forward(self, group: list[Job]) -> np.ndarray:
         model = group[0].model

@@ -10,6 +10,7 @@ import secrets
 
 import numpy as np
 import torch
+from starlette.concurrency import run_in_threadpool
 
 from app import batcher as batching
 from app.batcher import MicroBatcher
@@ -82,6 +83,22 @@ async def render_batched(batcher: MicroBatcher, loaded: LoadedModel, latents: to
                          labels: torch.Tensor | None, truncation: float = 1.0) -> np.ndarray:
     """The same images, computed on the inference thread, possibly in one forward with other requests."""
     return await batcher.render(loaded, truncate(latents, truncation), labels)
+
+
+# one image up to this many bytes of pixels is encoded on the inference thread (well under a millisecond);
+# bigger pictures and grids go to the thread pool so they never hold up the next forward pass
+INLINE_ENCODE_BYTES = 128 * 128 * 3
+
+
+async def render_png(batcher: MicroBatcher, loaded: LoadedModel, latent: torch.Tensor,
+                     labels: torch.Tensor | None, truncation: float = 1.0) -> bytes:
+    """One image as PNG bytes."""
+    h, w, c = (loaded.metadata["image"][k] for k in ("height", "width", "channels"))
+    if h * w * c <= INLINE_ENCODE_BYTES:
+        return await batcher.render(loaded, truncate(latent, truncation), labels,
+                                    finish=lambda rows: imaging.encode_png(rows[0]))
+    images = await batcher.render(loaded, truncate(latent, truncation), labels)
+    return await run_in_threadpool(imaging.encode_png, images[0])
 
 
 def interpolation_latents(loaded: LoadedModel, start, end, steps: int, method: str) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -75,6 +75,10 @@ class GeneratorPool:
         with self._lock:
             return list(self._cache)
 
+    def loaded_models(self) -> list[LoadedModel]:
+        with self._lock:
+            return list(self._cache.values())
+
     def peek(self, model: str, version: str = "latest") -> LoadedModel | None:
         """The loaded model when it is already in memory, touching no file: safe on the event loop."""
         try:

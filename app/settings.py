@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue: str = "training"
     device: str = "auto"  # auto, cpu, cuda, cuda:N
-    torch_threads: int = 0  # 0: torch's default
+    torch_threads: int = 0  # 0: all cores but one (at least one), leaving a core to the event loop and encoders
     batching: bool = True  # micro-batch concurrent generation requests for the same version
     batch_max_images: int = 32  # images per shared forward pass
     batch_wait_ms: float = 2.0  # how long the first request of a batch waits for company

@@ -8,8 +8,9 @@ trainer (a 28x28 conditional DCGAN at batch 64, like the shipped default), and m
   - p50/p99 of single-image requests on the idle server (one client, --rate requests/s);
   - seconds per training iteration alone;
   - both at once: p50/p99 while training, and seconds per iteration while serving.
-Configurations: `default` (torch's default threads in both, OpenMP's default wait policy) and `configured`
-(what scripts/up.sh sets: API at GAN_TORCH_THREADS=1, OMP_WAIT_POLICY=PASSIVE in both).
+Configurations: `unconfigured` (torch's default threads, all cores, in both; OpenMP's default wait policy)
+and `configured` (what scripts/up.sh runs: the API's default of all cores but one, OMP_WAIT_POLICY=PASSIVE
+in both).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from pathlib import Path
 from bench.serve import REPO_ROOT, Server, image_path, write_random_model
 
 CONFIGURATIONS = {
-    "default": {"api": {}, "train": {}},
-    "configured": {"api": {"GAN_TORCH_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+    "unconfigured": {"api": {"GAN_TORCH_THREADS": str(os.cpu_count())}, "train": {}},
+    "configured": {"api": {"GAN_TORCH_THREADS": "0", "OMP_WAIT_POLICY": "PASSIVE"},
                    "train": {"OMP_WAIT_POLICY": "PASSIVE"}},
 }
 

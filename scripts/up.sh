@@ -20,7 +20,7 @@ OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m worker >>var/log/worker.log 2>&1 &
 worker_pid=$!
 trap 'kill $worker_pid 2>/dev/null; wait $worker_pid 2>/dev/null' EXIT INT TERM
 echo "worker running (pid $worker_pid, log var/log/worker.log); API on http://127.0.0.1:8000" >&2
-# the API's forward passes run on one thread: the other core stays free for HTTP, PNG encoding and a training
-# job, and a passive wait keeps a training job's threads from spinning against the API (docs/benchmarks.md)
-GAN_TORCH_THREADS=${GAN_TORCH_THREADS:-1} OMP_WAIT_POLICY=PASSIVE \
-    .venv/bin/uvicorn app.main:app --host 127.0.0.1 --port "${PORT:-8000}"
+# the API runs its forward passes on all cores but one (GAN_TORCH_THREADS=0), keeping a core for HTTP and PNG
+# encoding; passive waits keep idle OpenMP threads of API and worker from spinning against each other
+# (docs/benchmarks.md)
+OMP_WAIT_POLICY=PASSIVE .venv/bin/uvicorn app.main:app --host 127.0.0.1 --port "${PORT:-8000}"

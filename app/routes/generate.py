@@ -12,11 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import BatcherDep, PoolDep, SeedCacheDep, SettingsDep
 from app.errors import InvalidRequest, NotFound
-from app.generation import class_name, latents_for, png_b64, random_seeds, render_batched, resolve_labels
+from app.generation import (class_name, latents_for, png_b64, random_seeds, render_batched, render_png,
+                            resolve_labels)
 from app.pool import GeneratorPool, LoadedModel, ModelUnavailable
 from app.responses import model_headers, png_response
 from app.schemas import GenerateRequest, ImageOut, ImagesOut
-from models import images as imaging
 
 router = APIRouter(tags=["generation"])
 
@@ -33,6 +33,10 @@ def get_model(pool: GeneratorPool, model: str, version: str) -> LoadedModel:
 async def model_for(pool: GeneratorPool, model: str, version: str) -> LoadedModel:
     """The loaded model; a load (file reads, a forward probe) runs off the event loop."""
     return pool.peek(model, version) or await run_in_threadpool(get_model, pool, model, version)
+
+
+def _seed_header(seeds: list[int] | None) -> dict[str, str]:
+    return {"X-Seeds": ",".join(map(str, seeds))} if seeds else {}
 
 
 def _json_images(loaded: LoadedModel, images, seeds, labels) -> JSONResponse:
@@ -54,11 +58,13 @@ async def generate(body: GenerateRequest, pool: PoolDep, settings: SettingsDep, 
     seeds = random_seeds(body.n) if body.n else body.seeds
     latents = latents_for(loaded, body.latents, seeds if body.latents is None else None, "latents")
     labels = resolve_labels(body.labels, count, loaded)
+    if body.format == "png" and count == 1:
+        png = await render_png(batcher, loaded, latents, labels, body.truncation)
+        return Response(png, media_type="image/png", headers=model_headers(loaded) | _seed_header(seeds))
     images = await render_batched(batcher, loaded, latents, labels, body.truncation)
     # encoding runs in the thread pool: a grid of 64 takes milliseconds the event loop must not lose
     if body.format == "png":
-        headers = {"X-Seeds": ",".join(map(str, seeds))} if seeds else {}
-        return await run_in_threadpool(png_response, loaded, images, None, headers)
+        return await run_in_threadpool(png_response, loaded, images, None, _seed_header(seeds))
     return await run_in_threadpool(_json_images, loaded, images, seeds, labels)
 
 
@@ -94,7 +100,6 @@ async def seed_image(
     key = (loaded.name, loaded.version, seed, None if labels is None else int(labels[0]), truncation)
     png = cache.get(key)
     if png is None:
-        images = await render_batched(batcher, loaded, latents_for(loaded, None, [seed], "seed"), labels, truncation)
-        png = await run_in_threadpool(imaging.encode_png, images[0])
+        png = await render_png(batcher, loaded, latents_for(loaded, None, [seed], "seed"), labels, truncation)
         cache.put(key, png)
     return Response(png, media_type="image/png", headers=headers | model_headers(loaded))

@@ -47,3 +47,13 @@ def test_a_repeated_seed_url_comes_from_the_cache(served):
         again = client.get("/models/bars/seeds/7.png", params={"version": "1"})
     assert again.content == first.content and cache.hits == hits + 1
     assert again.headers["x-model-version"] == "000001"
+
+
+def test_readyz_tells_how_each_loaded_version_is_run(served):
+    _, server = served
+    with server.client() as client:
+        client.get("/models/bars/seeds/1.png", params={"version": "2"})
+        loaded = {(m["model"], m["version"]): m for m in client.get("/readyz").json()["models_loaded"]}
+    entry = loaded[("bars", "000002")]
+    assert entry["precision"] in ("fp32", "bf16") and isinstance(entry["batched"], bool)
+    assert 0 <= entry["max_pixel_diff_vs_fp32"] <= 2  # the default tolerance
