@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 PROBE_SEEDS = list(range(900_000, 900_016))  # fixed, so a version is always prepared the same way
+
+
+def serving_threads(setting: int) -> int:
+    """Torch threads for the inference thread: the setting, or all cores but one, which the event loop and
+    the PNG encoders need (two torch threads spinning beside them made serving 10x slower on 2 cores)."""
+    return setting if setting > 0 else max(1, (os.cpu_count() or 1) - 1)
 
 
 class RowwiseLinear(nn.Module):
@@ -107,7 +114,7 @@ def precision_candidates(setting: str, device: torch.device) -> list[str]:
 
 
 def prepare(generator: nn.Module, device: torch.device, latent_dim: int, classes: list[str] | None,
-            precision: str = "auto", tolerance: int = 2, channels_last: bool = True) -> Prepared:
+            precision: str = "auto", tolerance: int = 4, channels_last: bool = True) -> Prepared:
     """Choose precision and layout by the probes above; `precision` other than auto is still probed for
     faithfulness, and falls back to fp32 when its images drift more than `tolerance`."""
     generator = generator.eval().requires_grad_(False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import asynccontextmanager
 
 import torch
@@ -12,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import errors
 from app.batcher import MicroBatcher
-from app.inference import prepare
+from app.inference import prepare, serving_threads
 from app.jobs import JobQueue
 from app.pool import GeneratorPool, LoadedModel, registry_from
 from app.seed_cache import SeedImageCache
@@ -26,12 +25,6 @@ def _device(setting: str) -> torch.device:
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(setting)
-
-
-def serving_threads(setting: int) -> int:
-    """Torch threads for the inference thread: the setting, or all cores but one, which the event loop and
-    the PNG encoders need (two torch threads spinning beside them made serving 10x slower on 2 cores)."""
-    return setting if setting > 0 else max(1, (os.cpu_count() or 1) - 1)
 
 
 @asynccontextmanager

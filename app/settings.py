@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     batch_wait_ms: float = 2.0  # how long the first request of a batch waits for company
     precision: str = "auto"  # auto (bf16/fp16 where faithful), fp32, bf16, fp16
     model_precision: str = ""  # per-model overrides, comma-separated model=precision
-    precision_tolerance: int = 2  # largest per-pixel drift from fp32 (levels of 255) a lower precision may have
+    precision_tolerance: int = 4  # largest per-pixel drift from fp32 (levels of 255) a lower precision may have
     channels_last: bool = True
     seed_cache_mb: float = 32.0  # encoded seed-URL PNGs kept in memory
     cache_size: int = 3  # generators kept loaded (LRU over model-version pairs)

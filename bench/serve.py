@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 import torch
 
-from app.inference import prepare
+from app.inference import prepare, serving_threads
 from models import checkpoint, images as imaging
 from models.architectures import get_architecture
 from models.dcgan import DCGANConfig, init_weights
@@ -85,7 +85,7 @@ def timed(fn, min_s: float = 0.25, repeats: int = 5) -> float:
 
 
 def raw_forward(directory: Path, threads: int, precision: str) -> dict:
-    torch.set_num_threads(threads)
+    torch.set_num_threads(serving_threads(threads))
     generator, metadata = checkpoint.load_generator(directory)
     classes = metadata.get("classes")
     prepared = prepare(generator, torch.device("cpu"), metadata["latent_dim"], classes, precision)
@@ -233,14 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", choices=[*CONFIGS, "shipped"],
                         help="repeat for several; default 64x64x3 and 28x28x1c")
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per phase")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--threads", type=int, default=0, help="GAN_TORCH_THREADS of the server (0: its default)")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--wait-ms", type=float, default=2.0)
     parser.add_argument("--memory", action="store_true", help="also measure resident memory across swaps")
     parser.add_argument("--out", type=Path, help="write the full results as JSON here")
     args = parser.parse_args(argv)
-    results = {"threads": args.threads, "precision": args.precision, "models": [], "summary": []}
+    results = {"threads": serving_threads(args.threads), "precision": args.precision, "models": [], "summary": []}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.model or ["64x64x3", "28x28x1c"]:
             result = bench_model(name, Path(tmp), args)

@@ -56,4 +56,4 @@ def test_readyz_tells_how_each_loaded_version_is_run(served):
         loaded = {(m["model"], m["version"]): m for m in client.get("/readyz").json()["models_loaded"]}
     entry = loaded[("bars", "000002")]
     assert entry["precision"] in ("fp32", "bf16") and isinstance(entry["batched"], bool)
-    assert 0 <= entry["max_pixel_diff_vs_fp32"] <= 2  # the default tolerance
+    assert 0 <= entry["max_pixel_diff_vs_fp32"] <= 4  # the default tolerance
