@@ -1,4 +1,8 @@
-"""Dependencies as Annotated aliases, so route signatures read like types."""
+"""Dependencies as Annotated aliases, so route signatures read like types.
+
+They are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per dependency
+per request that cost more than the rest of a seed-URL request (bench/serve.py).
+"""
 
 from __future__ import annotations
 
@@ -13,23 +17,23 @@ from app.seed_cache import SeedImageCache
 from app.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _pool(request: Request) -> GeneratorPool:
+async def _pool(request: Request) -> GeneratorPool:
     return request.app.state.pool
 
 
-def _queue(request: Request) -> JobQueue:
+async def _queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
-def _batcher(request: Request) -> MicroBatcher:
+async def _batcher(request: Request) -> MicroBatcher:
     return request.app.state.batcher
 
 
-def _seed_cache(request: Request) -> SeedImageCache:
+async def _seed_cache(request: Request) -> SeedImageCache:
     return request.app.state.seed_cache
 
 
