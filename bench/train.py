@@ -75,11 +75,12 @@ class PlainLoop:
         self.log.append((errD.item(), errG.item(), D_x, D_G_z1, D_G_z2))  # the reference prints these every step
 
 
-def project_trainer(side: int, channels: int, precision: str, data) -> Trainer:
+def project_trainer(side: int, channels: int, precision: str, data, channels_last: bool = True) -> Trainer:
     spec = TrainSpec.model_validate({"model": "bench", "dataset": {"kind": "synthetic"}, "architecture": "dcgan",
                                      "image_size": side, "channels": channels, "batch_size": BATCH,
                                      "steps": 10**6, "precision": precision})
-    trainer = Trainer(spec, data, Callbacks(publish=lambda c: "none"), torch.device("cpu"))
+    trainer = Trainer(spec, data, Callbacks(publish=lambda c: "none"), torch.device("cpu"),
+                      channels_last=channels_last)
     trainer.G.train()
     trainer.D.train()
     return trainer
@@ -111,7 +112,8 @@ def bench_config(name: str, rounds: int, iterations: int, peak: float) -> dict:
     cfg = DCGANConfig(height=side, width=side, channels=channels, base_width=64)
     variants = {"plain fp32 (reference style)": PlainLoop(cfg, data.images).step,
                 "trainer fp32 channels-last": project_trainer(side, channels, "fp32", data)._train_step,
-                "trainer bf16 channels-last": project_trainer(side, channels, "bf16", data)._train_step}
+                "trainer bf16 channels-last": project_trainer(side, channels, "bf16", data)._train_step,
+                "trainer bf16 contiguous": project_trainer(side, channels, "bf16", data, False)._train_step}
     flops = flops_per_iteration(variants["plain fp32 (reference style)"])
     times: dict[str, list[float]] = {v: [] for v in variants}
     for step in variants.values():
