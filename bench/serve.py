@@ -1,6 +1,6 @@
 """Serving benchmark: raw forward, HTTP ceiling, and the real server under 1/8/32 clients, batching on and off.
 
-    python -m bench.serve --model 64x64x3 --model 28x28x1c --seconds 4
+    python -m bench.serve --model shipped --model 64x64x3 --seconds 4 --memory
 
 For each model it writes a checkpoint (random weights unless `shipped`: speed does not depend on them) into a
 temporary registry, then in one run:
@@ -9,8 +9,8 @@ temporary registry, then in one run:
   3. the server (uvicorn, `app.main:app`, its own process) with 1, 8 and 32 clients each asking one image at a
      time from a fresh seed URL (no cache hits): images/s and p50/p95/p99;
   4. the same with micro-batching off (GAN_BATCHING=false);
-and with --memory, the server's resident memory serving one version, then after loading 10 versions twice
-over with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own process; its CPU share
+and with --memory, the server's resident memory serving one version, then after loading 10 versions in turn,
+--memory-passes times over, with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own process; its CPU share
 is reported. Everything stays on loopback; every phase is bounded by --seconds.
 """
 
@@ -205,7 +205,7 @@ def bench_memory(root: Path, args) -> dict:
         assert server.get("/models/mem/seeds/1.png?version=1").status_code == 200
         one = rss_mib(server.process.pid)
         after = []
-        for _ in range(2):
+        for _ in range(args.memory_passes):
             for v in range(1, 11):
                 assert server.get(f"/models/mem/seeds/1.png?version={v}").status_code == 200
                 after.append(rss_mib(server.process.pid))
@@ -231,18 +231,20 @@ def summarise(result: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", choices=[*CONFIGS, "shipped"],
-                        help="repeat for several; default 64x64x3 and 28x28x1c")
+                        help="repeat for several; default shipped and 64x64x3")
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per phase")
     parser.add_argument("--threads", type=int, default=0, help="GAN_TORCH_THREADS of the server (0: its default)")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--wait-ms", type=float, default=2.0)
     parser.add_argument("--memory", action="store_true", help="also measure resident memory across swaps")
+    parser.add_argument("--memory-passes", type=int, default=3, help="times the 10 versions are requested in turn")
+    parser.add_argument("--memory-only", action="store_true", help="skip the speed phases")
     parser.add_argument("--out", type=Path, help="write the full results as JSON here")
     args = parser.parse_args(argv)
     results = {"threads": serving_threads(args.threads), "precision": args.precision, "models": [], "summary": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.model or ["64x64x3", "28x28x1c"]:
+        for name in [] if args.memory_only else args.model or ["shipped", "64x64x3"]:
             result = bench_model(name, Path(tmp), args)
             results["models"].append(result)
             results["summary"].append(summarise(result))
