@@ -86,8 +86,11 @@ async def seed_image(
     if label is not None:
         parsed = [int(label)] if label.isdigit() else [label]
     labels = resolve_labels(parsed, 1, loaded, "label")
+    # the precision is part of the answer's identity: bf16 pixels may differ from fp32 ones by a few levels
+    precision = loaded.prepared.precision if loaded.prepared is not None else "fp32"
     etag = '"' + hashlib.sha256(
-        f"{loaded.name}/{loaded.version}/{seed}/{None if labels is None else int(labels[0])}/{truncation!r}".encode()
+        f"{loaded.name}/{loaded.version}/{seed}/{None if labels is None else int(labels[0])}/{truncation!r}/"
+        f"{precision}".encode()
     ).hexdigest()[:32] + '"'
     pinned = version not in ("latest", "best")
     headers = {
