@@ -52,7 +52,10 @@ class Job:
             else:
                 self.future.set_result(result)
 
-        self.loop.call_soon_threadsafe(apply)
+        try:
+            self.loop.call_soon_threadsafe(apply)
+        except RuntimeError:  # the requester's loop is closed: nobody is waiting any more
+            pass
 
 
 @dataclass
