@@ -23,6 +23,7 @@ import torch
 
 from app.pool import LoadedModel
 from models import images as imaging
+from models.devices import autocast
 
 log = logging.getLogger(__name__)
 
@@ -170,10 +171,10 @@ class MicroBatcher:
 def run(model: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
     """One forward pass in the caller's thread; an unbatchable model renders its images one at a time."""
     prepared = model.prepared
-    if prepared is None:  # a model the pool did not prepare: fp32 as loaded
-        with torch.inference_mode():
+    if prepared is None:  # a model the pool did not prepare: as loaded, under its dtype
+        with torch.inference_mode(), autocast(model.device, model.dtype):
             y = None if labels is None else labels.to(model.device)
-            return imaging.to_uint8(model.generator(latents.to(model.device), y))
+            return imaging.to_uint8(model.generator(latents.to(model.device), y).float())
     if prepared.batchable or len(latents) == 1:
         return prepared.forward(latents, labels)
     return np.concatenate([prepared.forward(latents[i : i + 1], None if labels is None else labels[i : i + 1])

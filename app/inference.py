@@ -23,11 +23,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from models import images as imaging
+from models.devices import PRECISIONS
 from models.latents import seed_latents
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 PROBE_SEEDS = list(range(900_000, 900_016))  # fixed, so a version is always prepared the same way
 
 
@@ -109,7 +110,10 @@ def precision_candidates(setting: str, device: torch.device) -> list[str]:
     if setting not in PRECISIONS:
         raise ValueError(f"unknown precision {setting!r}; valid: {', '.join(PRECISIONS)}")
     if setting == "auto":
-        return ["fp16", "bf16", "fp32"] if device.type == "cuda" else ["bf16", "fp32"]
+        if device.type == "cuda":
+            return ["bf16", "fp16", "fp32"] if torch.cuda.is_bf16_supported() else ["fp16", "fp32"]
+        # bf16 pays on CPUs with native bf16 (AVX-512 BF16, AMX); elsewhere it is emulated and slower than fp32
+        return ["bf16", "fp32"] if torch.ops.mkldnn._is_mkldnn_bf16_supported() else ["fp32"]
     return [setting] if setting == "fp32" else [setting, "fp32"]
 
 

@@ -11,42 +11,59 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import errors
 from app.batcher import MicroBatcher
-from app.inference import prepare, serving_threads
+from app.inference import DTYPES, precision_candidates, prepare, serving_threads
 from app.jobs import JobQueue
+from app.notifications import VersionListener
 from app.pool import GeneratorPool, LoadedModel, registry_from
 from app.seed_cache import SeedImageCache
 from app.routes import generate, health, models, train, walks
 from app.settings import Settings, get_settings
+from models.devices import DeviceUnavailable, resolve_device
 
 log = logging.getLogger("app")
 
 
-def _device(setting: str) -> torch.device:
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(setting)
+def _device(settings: Settings) -> tuple[torch.device, torch.dtype]:
+    try:
+        device = resolve_device(settings.device)
+    except DeviceUnavailable as e:  # refuse to start: a GPU replica silently on CPU would be a surprise
+        raise RuntimeError(f"GAN_DEVICE: {e}") from None
+    try:
+        # the precision tried first; each model's own is chosen when it loads (app/inference.py)
+        return device, DTYPES[precision_candidates(settings.inference_precision, device)[0]]
+    except ValueError as e:
+        raise RuntimeError(f"GAN_INFERENCE_PRECISION: {e}") from None
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     torch.set_num_threads(serving_threads(settings.torch_threads))
+    device, dtype = _device(settings)
 
     def prepare_loaded(loaded: LoadedModel):
         return prepare(loaded.generator, loaded.device, loaded.latent_dim, loaded.classes,
                        settings.precision_for(loaded.name), settings.precision_tolerance, settings.channels_last)
 
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
-                         _device(settings.device), settings.cache_size, prepare=prepare_loaded)
+                         device, settings.cache_size, dtype, prepare=prepare_loaded)
     pool.start(settings.watch_interval_s)
     app.state.pool = pool
     app.state.batcher = MicroBatcher(settings.batch_max_images, settings.batch_wait_ms / 1000, settings.batching)
     app.state.batcher.start()
     app.state.seed_cache = SeedImageCache(int(settings.seed_cache_mb * 2**20))
-    app.state.queue = JobQueue(settings.redis_url, settings.queue, settings.job_timeout_s, settings.job_retries)
-    log.info("serving registry %s on %s", settings.registry_dir, pool.device)
+    app.state.listener = None
+    if settings.version_notifications:
+        app.state.listener = VersionListener(settings.redis_url,
+                                             lambda landed: pool.notice(landed.model, landed.version), pool.poll)
+        app.state.listener.start()
+    app.state.queue = JobQueue(settings.redis_url, settings.queue, settings.job_timeout_s, settings.job_retries,
+                               settings.queue_names)
+    log.info("serving registry %s on %s (%s first)", settings.registry_dir, pool.device, dtype)
     yield
     app.state.batcher.stop()
+    if app.state.listener is not None:
+        app.state.listener.stop()
     pool.stop()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # app.inference.PRECISIONS; kept here so settings import no torch
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # models.devices.PRECISIONS; kept here so settings import no torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_REGISTRY = REPO_ROOT / "models" / "shipped"
@@ -21,12 +21,14 @@ class Settings(BaseSettings):
     shipped_registry_dir: Path = SHIPPED_REGISTRY  # read-only default models, served when the registry lacks them
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue: str = "training"
+    allowed_queues: str = ""  # comma-separated queues a /train body may name, besides `queue`
     device: str = "auto"  # auto, cpu, cuda, cuda:N
+    inference_precision: str = "auto"  # auto (bf16/fp16 where the probe finds it faithful), fp32, bf16, fp16
+    version_notifications: bool = True  # subscribe to workers' pub/sub notices for prompt hot swaps
     torch_threads: int = 0  # 0: all cores but one (at least one), leaving a core to the event loop and encoders
     batching: bool = True  # micro-batch concurrent generation requests for the same version
     batch_max_images: int = 32  # images per shared forward pass
     batch_wait_ms: float = 2.0  # how long the first request of a batch waits for company
-    precision: str = "auto"  # auto (bf16/fp16 where faithful), fp32, bf16, fp16
     model_precision: str = ""  # per-model overrides, comma-separated model=precision
     precision_tolerance: int = 4  # largest per-pixel drift from fp32 (levels of 255) a lower precision may have
     channels_last: bool = True
@@ -51,7 +53,7 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
-    @field_validator("precision")
+    @field_validator("inference_precision")
     @classmethod
     def _known_precision(cls, value: str) -> str:
         if value not in PRECISIONS:
@@ -72,7 +74,13 @@ class Settings(BaseSettings):
             name, _, value = item.partition("=")
             if name.strip() == model and value.strip():
                 return value.strip()
-        return self.precision
+        return self.inference_precision
+
+    @property
+    def queue_names(self) -> list[str]:
+        """Queues a job may ask for; the default queue first."""
+        extra = [q.strip() for q in self.allowed_queues.split(",") if q.strip()]
+        return list(dict.fromkeys([self.queue, *extra]))
 
     @property
     def data_root_paths(self) -> list[Path]:

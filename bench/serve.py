@@ -176,7 +176,7 @@ def bench_model(config_name: str, root: Path, args) -> dict:
     conditional = bool(checkpoint.read_metadata(directory).get("classes"))
     result = {"model": config_name, "raw": raw_forward(directory, args.threads, args.precision)}
     print(json.dumps({"raw": result["raw"]}), flush=True)
-    env = {"GAN_TORCH_THREADS": str(args.threads), "GAN_PRECISION": args.precision,
+    env = {"GAN_TORCH_THREADS": str(args.threads), "GAN_INFERENCE_PRECISION": args.precision,
            "GAN_BATCH_MAX_IMAGES": str(args.max_batch), "GAN_BATCH_WAIT_MS": str(args.wait_ms)}
     path = image_path(model, conditional)
     for batching in ("true", "false"):
@@ -201,7 +201,7 @@ def bench_memory(root: Path, args) -> dict:
     registry = Registry(root / "memory")
     write_random_model(registry, "mem", "64x64x3", versions=10)
     server = Server(registry.root, {"GAN_TORCH_THREADS": str(args.threads), "GAN_CACHE_SIZE": "3",
-                                    "GAN_PRECISION": args.precision})
+                                    "GAN_INFERENCE_PRECISION": args.precision})
     try:
         base = rss_mib(server.process.pid)
         assert server.get("/models/mem/seeds/1.png?version=1").status_code == 200

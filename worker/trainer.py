@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from models import checkpoint, images as imaging
+from models import checkpoint, devices, images as imaging
 from models.architectures import get_architecture
 from models.dcgan import init_weights
 from models.latents import seed_latents
@@ -106,6 +106,9 @@ class Trainer:
         fused = device.type in ("cpu", "cuda")
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=spec.lr, betas=spec.betas, fused=fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=spec.lr, betas=spec.betas, fused=fused)
+        self.amp_dtype = devices.training_dtype(device, spec.precision)
+        # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (the scaler is then a no-op)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.rng = torch.Generator(device="cpu").manual_seed(spec.seed)  # data order and latents
         self.step = 0
         self.versions: list[str] = []
@@ -165,7 +168,7 @@ class Trainer:
     def _train_step(self) -> dict[str, torch.Tensor]:
         real, labels = self._batch()
         z = torch.randn(real.shape[0], self.spec.latent_dim, generator=self.rng).to(self.device)
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.spec.precision == "bf16")
+        autocast = devices.autocast(self.device, self.amp_dtype)
 
         # (1) update D: maximize log(D(x)) + log(1 - D(G(z)))
         self.opt_d.zero_grad(set_to_none=True)
@@ -174,16 +177,17 @@ class Trainer:
             real_out = self.D(real, labels).float()
             fake_out = self.D(fake.detach(), labels).float()
             loss_d = self.objective.d_loss(real_out, fake_out, torch.ones_like(real_out))
-        loss_d.backward()
-        self.opt_d.step()
+        self.scaler.scale(loss_d).backward()
+        self.scaler.step(self.opt_d)
 
         # (2) update G
         self.opt_g.zero_grad(set_to_none=True)
         with autocast:
             gen_out = self.D(fake, labels).float()
             loss_g = self.objective.g_loss(gen_out)
-        loss_g.backward()
-        self.opt_g.step()
+        self.scaler.scale(loss_g).backward()
+        self.scaler.step(self.opt_g)
+        self.scaler.update()  # once per iteration, after both optimizers stepped
         if self.G_ema is not None:
             _ema_update(self.G_ema, self.G, self.spec.ema_decay)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "real_out": real_out.detach().mean(),
@@ -227,6 +231,7 @@ class Trainer:
                         "images": len(self.data)},
             "training": self.spec.model_dump(mode="json"),
             "ema": self.G_ema is not None,
+            "trained_on": {"device": str(self.device), "precision": str(self.amp_dtype).removeprefix("torch.")},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         return Checkpoint(self.step, metadata, _snapshot(self._serving_generator().state_dict()),

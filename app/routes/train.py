@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.deps import QueueDep, SettingsDep
 from app.errors import InvalidRequest
-from app.schemas import JobAccepted, JobOut, JobsOut
+from app.schemas import JobAccepted, JobOut, JobsOut, TrainRequest
 from models.spec import TrainSpec, resolve_dataset_path
 
 router = APIRouter(prefix="/train", tags=["training"])
@@ -27,10 +27,19 @@ def check_limits(spec: TrainSpec, settings) -> None:
             raise InvalidRequest("dataset.path", str(e)) from None
 
 
+def check_queue(name: str | None, settings) -> str:
+    if name is None:
+        return settings.queue
+    if name not in settings.queue_names:
+        raise InvalidRequest("queue", f"unknown queue {name!r}; valid: {', '.join(settings.queue_names)}")
+    return name
+
+
 @router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a training job")
-def submit(spec: TrainSpec, queue: QueueDep, settings: SettingsDep, request: Request) -> JSONResponse:
+def submit(body: TrainRequest, queue: QueueDep, settings: SettingsDep, request: Request) -> JSONResponse:
+    spec = body.spec()
     check_limits(spec, settings)
-    job_id = queue.submit(spec)
+    job_id = queue.submit(spec, check_queue(body.queue, settings))
     url = str(request.url_for("job_status", job_id=job_id))
     return JSONResponse(JobAccepted(id=job_id, status="queued", status_url=url).model_dump(),
                         status_code=202, headers={"Location": url})

@@ -33,7 +33,7 @@ def _warmed_generator(cfg: DCGANConfig) -> Generator:
 def _loaded(generator, classes=None, precision="fp32", name="m", version="000001") -> LoadedModel:
     device = torch.device("cpu")
     prepared = prepare(generator, device, 100, classes, precision=precision)
-    return LoadedModel(name, version, generator, {"latent_dim": 100, "classes": classes}, device, prepared)
+    return LoadedModel(name, version, generator, {"latent_dim": 100, "classes": classes}, device, prepared=prepared)
 
 
 @pytest.fixture(scope="module")
