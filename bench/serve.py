@@ -121,7 +121,8 @@ class Server:
         self.port = free_port()
         environment = {**os.environ, "GAN_REGISTRY_DIR": str(registry),
                        "GAN_SHIPPED_REGISTRY_DIR": str(registry / ".none"),
-                       "GAN_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", **env}
+                       "GAN_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "GAN_VERSION_NOTIFICATIONS": "false",
+                       **env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "warning", "--no-access-log"], cwd=REPO_ROOT, env=environment)
