@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from app.metrics import record_inference
 from app.pool import LoadedModel
 from models import images as imaging
 from models.devices import autocast
@@ -170,6 +171,7 @@ class MicroBatcher:
 
 def run(model: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
     """One forward pass in the caller's thread; an unbatchable model renders its images one at a time."""
+    record_inference(model.name, len(latents))  # the images of this forward: micro-batches show as batches
     prepared = model.prepared
     if prepared is None:  # a model the pool did not prepare: as loaded, under its dtype
         with torch.inference_mode(), autocast(model.device, model.dtype):

@@ -14,7 +14,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutErr
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+from rq.registry import (CanceledJobRegistry, DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry,
+                         ScheduledJobRegistry, StartedJobRegistry)
 
 from app.errors import NotFound, Unavailable
 from models.spec import TrainSpec
@@ -88,7 +89,8 @@ class JobQueue:
         return {
             "id": job.id, "status": status, "model": meta.get("model"), "progress": meta.get("progress"),
             "versions": meta.get("versions", []), "warnings": meta.get("warnings", []), "error": error,
-            "attempts": meta.get("attempts", 0), "enqueued_at": _iso(job.enqueued_at),
+            "attempts": meta.get("attempts", 0), "resumed_from_step": meta.get("resumed_from_step"),
+            "enqueued_at": _iso(job.enqueued_at),
             "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at), "spec": meta.get("spec"),
             "queue": job.origin, "worker": job.worker_name, "waiting": meta.get("waiting"),
         }
@@ -112,6 +114,22 @@ class JobQueue:
             return self.describe(Job.fetch(job_id, connection=self.redis))
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
+
+    def counts_by_state(self) -> dict[str, dict[str, int]] | None:
+        """Jobs per queue and state (the names JobOut uses); None while Redis is unreachable."""
+        try:
+            counts = {}
+            for name in self.queue_names:
+                queue = Queue(name, connection=self.redis)
+                waiting = (queue.count + DeferredJobRegistry(queue=queue).count
+                           + ScheduledJobRegistry(queue=queue).count)
+                counts[name] = {"queued": waiting, "started": StartedJobRegistry(queue=queue).count,
+                                "finished": FinishedJobRegistry(queue=queue).count,
+                                "failed": FailedJobRegistry(queue=queue).count,
+                                "canceled": CanceledJobRegistry(queue=queue).count}
+            return counts
+        except REDIS_ERRORS:
+            return None
 
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
         try:

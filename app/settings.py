@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     watch_interval_s: float = 1.0  # registry poll period for hot swaps
     cors_origins: str = "*"  # comma-separated; empty disables CORS
     data_roots: str = ""  # comma-separated roots that idx/folder datasets may read below
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for production log shippers
+    log_level: str = "INFO"
+    events_poll_s: float = 0.5  # how often GET /train/{id}/events reads the job's progress
 
     max_images: int = 64  # per /generate request, and frames per /interpolate
     max_interpolation_steps: int = 64
@@ -48,6 +52,12 @@ class Settings(BaseSettings):
     max_image_side: int = 256
     job_timeout_s: int = 7 * 24 * 3600  # RQ's default of 180 s would kill training
     job_retries: int = 2  # a job whose worker dies is retried and resumes from its last checkpoint
+    # security and abuse limits: see app/security.py and app/body_limit.py
+    api_keys: str = ""  # comma-separated bearer tokens; when set, mutating endpoints require one
+    protect_generation: bool = False  # also require a key for generation and exploration endpoints
+    rate_limit_per_minute: float = 0.0  # per client address on expensive endpoints; 0 disables
+    rate_limit_burst: int = 10  # requests a client may make at once before the rate applies
+    max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -75,6 +85,10 @@ class Settings(BaseSettings):
             if name.strip() == model and value.strip():
                 return value.strip()
         return self.inference_precision
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
     @property
     def queue_names(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,6 +22,12 @@ class WorkerSettings(BaseSettings):
     torch_threads: int = 0  # 0: torch's default (all cores)
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     progress_every_s: float = 2.0
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # recovery of jobs whose worker died: see worker/recovery.py
+    job_monitoring_interval_s: int = 30  # how often a worker renews the heartbeat of its running job
+    heartbeat_grace_s: int = 60  # a job whose heartbeat is older than interval + grace is abandoned
+    maintenance_interval_s: int = 60  # how often a worker looks for abandoned jobs to retry
 
     @property
     def queue_names(self) -> list[str]:

@@ -16,6 +16,7 @@ from app.generation import (class_name, latents_for, png_b64, random_seeds, rend
                             resolve_labels)
 from app.pool import GeneratorPool, LoadedModel, ModelUnavailable
 from app.responses import model_headers, png_response
+from app.security import Expensive, ReadAccess
 from app.schemas import GenerateRequest, ImageOut, ImagesOut
 
 router = APIRouter(tags=["generation"])
@@ -49,7 +50,8 @@ def _json_images(loaded: LoadedModel, images, seeds, labels) -> JSONResponse:
 
 @router.post("/generate", response_model=ImagesOut, responses=IMAGE_RESPONSES,
              summary="Generate images from latents, seeds or a count, with class labels for conditional models")
-async def generate(body: GenerateRequest, pool: PoolDep, settings: SettingsDep, batcher: BatcherDep) -> Response:
+async def generate(body: GenerateRequest, pool: PoolDep, settings: SettingsDep, batcher: BatcherDep,
+                   _key: ReadAccess, _rate: Expensive) -> Response:
     count = body.n or len(body.latents or body.seeds or [])
     if count > settings.max_images:
         field = "n" if body.n else ("latents" if body.latents else "seeds")
@@ -76,6 +78,8 @@ async def seed_image(
     pool: PoolDep,
     batcher: BatcherDep,
     cache: SeedCacheDep,
+    _key: ReadAccess,
+    _rate: Expensive,
     label: Annotated[str | None, Query(max_length=200, description="class name or index")] = None,
     truncation: Annotated[float, Query(gt=0, le=2)] = 1.0,
     version: Annotated[str, Query(max_length=32)] = "latest",
