@@ -149,3 +149,13 @@ def prepare(generator: nn.Module, device: torch.device, latent_dim: int, classes
         log.warning("generator is not batch-invariant at %s: every image will run alone", candidate)
         return Prepared(_runner(generator, device, candidate), candidate, False, False, diff)
     raise AssertionError("fp32 is always a candidate")
+
+
+def preparer(precision_for: Callable[[str], str], tolerance: int, channels_last: bool):
+    """The pool's prepare hook: what the API and the local CLI both load models with, so they agree on bytes."""
+
+    def prepare_loaded(loaded) -> Prepared:  # app.pool.LoadedModel; not imported here, the pool imports us
+        return prepare(loaded.generator, loaded.device, loaded.latent_dim, loaded.classes,
+                       precision_for(loaded.name), tolerance, channels_last)
+
+    return prepare_loaded

@@ -13,11 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from app import errors, security
 from app.batcher import MicroBatcher
 from app.body_limit import BodyLimitMiddleware
-from app.inference import DTYPES, precision_candidates, prepare, serving_threads
+from app.inference import DTYPES, precision_candidates, preparer, serving_threads
 from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
-from app.pool import GeneratorPool, LoadedModel, registry_from
+from app.pool import GeneratorPool, registry_from
 from app.routes import events, generate, health, metrics, models, playground, train, walks
 from app.seed_cache import SeedImageCache
 from app.settings import Settings, get_settings
@@ -45,12 +45,9 @@ async def lifespan(app: FastAPI):
     torch.set_num_threads(serving_threads(settings.torch_threads))
     device, dtype = _device(settings)
 
-    def prepare_loaded(loaded: LoadedModel):
-        return prepare(loaded.generator, loaded.device, loaded.latent_dim, loaded.classes,
-                       settings.precision_for(loaded.name), settings.precision_tolerance, settings.channels_last)
-
+    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last)
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
-                         device, settings.cache_size, dtype, prepare=prepare_loaded)
+                         device, settings.cache_size, dtype, prepare=prepare)
     pool.start(settings.watch_interval_s)
     app.state.pool = pool
     app.state.batcher = MicroBatcher(settings.batch_max_images, settings.batch_wait_ms / 1000, settings.batching)
