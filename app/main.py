@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import errors
 from app.jobs import JobQueue
 from app.pool import GeneratorPool, registry_from
-from app.routes import generate, health, models, train, walks
+from app.routes import generate, health, models, train, walks, watch
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("app")
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag"])
     app.state.settings = settings
     errors.install(app)
-    for module in (health, models, generate, walks, train):
+    for module in (health, models, generate, walks, train, watch):
         app.include_router(module.router)
     return app
 

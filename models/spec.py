@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from models.architectures import ARCHITECTURES, Architecture
 from models.losses import OBJECTIVES
@@ -150,16 +150,17 @@ class TrainSpec(BaseModel):
 
     @field_validator("image_size")
     @classmethod
-    def _sane_size(cls, v: int | tuple[int, int]) -> int | tuple[int, int]:
+    def _sane_size(cls, v: int | tuple[int, int], info: ValidationInfo) -> int | tuple[int, int]:
         sides = (v, v) if isinstance(v, int) else v
         if min(sides) < 8 or max(sides) > 1024:
             raise ValueError("image sides must be between 8 and 1024 pixels")
+        if info.data.get("architecture") in ARCHITECTURES:  # the network decides which sizes it can build
+            ARCHITECTURES[info.data["architecture"]].check_size(*sides)
         return v
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainSpec":
         arch = self.arch
-        arch.check_size(self.height, self.width)  # the network decides which sizes it can build
         for option, architectures in ARCHITECTURE_OPTIONS.items():
             if option in self.model_fields_set and getattr(self, option) is not None and arch.name not in architectures:
                 raise ValueError(f"{option!r} does not apply to architecture {arch.name!r} "

@@ -83,7 +83,8 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 class Trainer:
     def __init__(self, spec: TrainSpec, data: TrainingData, callbacks: Callbacks, device: torch.device,
-                 progress_every_s: float = 2.0, resume: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None):
+                 progress_every_s: float = 2.0, resume: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None,
+                 monitor: Monitor | None = None):
         self.spec, self.data, self.callbacks, self.device = spec, data, callbacks, device
         self.progress_every_s = progress_every_s
         self.architecture = get_architecture(spec.architecture)
@@ -112,7 +113,7 @@ class Trainer:
         self.step = 0
         self.versions: list[str] = []
         self.window = MetricsWindow()
-        self.monitor = Monitor(spec.metrics_every)
+        self.monitor = monitor or Monitor(spec.metrics_every)
         self.warnings: list[str] = []
 
         self.images = data.images.to(device)

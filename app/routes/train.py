@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.deps import QueueDep, SettingsDep
+from app.deps import PoolDep, QueueDep, SettingsDep
 from app.errors import InvalidRequest
 from app.schemas import JobAccepted, JobOut, JobsOut
+from models.names import InvalidName
+from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec, resolve_dataset_path
 
 router = APIRouter(prefix="/train", tags=["training"])
@@ -27,9 +29,26 @@ def check_limits(spec: TrainSpec, settings) -> None:
             raise InvalidRequest("dataset.path", str(e)) from None
 
 
+def check_resume(spec: TrainSpec, registry: Registry) -> None:
+    """A job that resumes from a version nobody can find would only fail in the worker: refuse it now."""
+    if spec.resume is None:
+        return
+    model, version = spec.resume.model, spec.resume.version
+    try:
+        if version == "latest":
+            version = registry.latest(model) or ""
+        elif version == "best":
+            version = registry.best(model) or ""
+        registry.path(model, version)
+    except (VersionNotFound, InvalidName):
+        raise InvalidRequest("resume", f"model {model!r} has no version {spec.resume.version!r} to resume from; "
+                             f"versions: {', '.join(registry.versions(model)) or 'none'}") from None
+
+
 @router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a training job")
-def submit(spec: TrainSpec, queue: QueueDep, settings: SettingsDep, request: Request) -> JSONResponse:
+def submit(spec: TrainSpec, queue: QueueDep, settings: SettingsDep, pool: PoolDep, request: Request) -> JSONResponse:
     check_limits(spec, settings)
+    check_resume(spec, pool.registry)
     job_id = queue.submit(spec)
     url = str(request.url_for("job_status", job_id=job_id))
     return JSONResponse(JobAccepted(id=job_id, status="queued", status_url=url).model_dump(),
