@@ -162,7 +162,8 @@ class TrainSpec(BaseModel):
     def _consistent(self) -> "TrainSpec":
         arch = self.arch
         for option, architectures in ARCHITECTURE_OPTIONS.items():
-            if option in self.model_fields_set and getattr(self, option) is not None and arch.name not in architectures:
+            # compared with the default, not with model_fields_set: the worker re-validates a full dump
+            if getattr(self, option) != type(self).model_fields[option].default and arch.name not in architectures:
                 raise ValueError(f"{option!r} does not apply to architecture {arch.name!r} "
                                  f"(only to {', '.join(sorted(architectures))})")
         if not OBJECTIVES[self.objective_name].probability_output and (self.label_flip or self.label_smoothing):

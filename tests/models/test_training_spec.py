@@ -64,3 +64,9 @@ def test_the_mlp_gan_takes_any_image_size():
 def test_stabilisers_from_practice_are_accepted_for_probability_objectives():
     spec = _spec(architecture="dcgan", label_flip=0.35, label_smoothing=0.1, d_input_dropout=0.5, augment_flip=True)
     assert spec.label_flip == 0.35 and spec.augment_flip
+
+
+def test_a_full_dump_of_a_valid_spec_validates_again_as_the_worker_does():
+    for architecture in ("gan", "cgan", "progan", "wgan-gp"):
+        spec = _spec(architecture=architecture, image_size=16)
+        assert TrainSpec.model_validate(spec.model_dump(mode="json")) == spec
