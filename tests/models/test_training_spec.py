@@ -70,3 +70,11 @@ def test_a_full_dump_of_a_valid_spec_validates_again_as_the_worker_does():
     for architecture in ("gan", "cgan", "progan", "wgan-gp"):
         spec = _spec(architecture=architecture, image_size=16)
         assert TrainSpec.model_validate(spec.model_dump(mode="json")) == spec
+
+
+def test_the_dcgan_papers_64x64_model_is_reachable_from_the_train_body():
+    spec = _spec(architecture="dcgan", image_size=64, channels=3, base_width=128, kernel_size=5)
+    generator = spec.arch.build_generator(spec.arch.make_config(spec, 0))
+    widths = [m.out_channels for m in generator.body if hasattr(m, "out_channels")]
+    assert generator.c0 == 1024 and widths == [512, 256, 128, 3]
+    assert generator.body[0].kernel_size == (5, 5)
