@@ -10,6 +10,7 @@ SATURATED_D = 0.99  # D score: D(x) -> 1 and D(G(z)) -> 0 ...
 SATURATED_G = 0.01  # ... and G score: D(G(z)) -> 0; the generator's gradient has vanished
 COLLAPSED = 0.1  # fake batch diversity below a tenth of the real batch's: samples near-identical
 SUSTAINED_STEPS = 100  # a condition must hold this long (in steps, at least 3 windows) to be reported
+COLLAPSE_AFTER_STEPS = 200  # an untrained generator's samples are near-identical too: that is no collapse
 
 
 class MetricsWindow:
@@ -46,8 +47,10 @@ def batch_diversity(images: torch.Tensor, labels: torch.Tensor | None = None) ->
 class Monitor:
     """Turns metric records into warnings, each once per episode (it re-arms when the run recovers)."""
 
-    def __init__(self, window_steps: int, sustained_steps: int = SUSTAINED_STEPS):
+    def __init__(self, window_steps: int, sustained_steps: int = SUSTAINED_STEPS,
+                 collapse_after_steps: int = COLLAPSE_AFTER_STEPS):
         self.needed = max(3, math.ceil(sustained_steps / window_steps))
+        self.collapse_after_steps = collapse_after_steps
         self.streaks = {"saturated": 0, "collapsed": 0}
         self.warned = {"saturated": False, "collapsed": False}
 
@@ -69,7 +72,7 @@ class Monitor:
                 warnings.append(f"step {step}: the discriminator has saturated (D score {record['score_d']:.3f}, "
                                 f"G score {record['score_g']:.3f} for {self.needed} windows): the generator "
                                 "gets no gradient; lower D's learning rate, add label smoothing or restart")
-        if "diversity" in record:
+        if "diversity" in record and step > self.collapse_after_steps:
             if self._update("collapsed", record["diversity"] < COLLAPSED):
                 warnings.append(f"step {step}: mode collapse: generated samples in a batch are near-identical "
                                 f"(diversity {record['diversity']:.3f} of the real batch's for {self.needed} "

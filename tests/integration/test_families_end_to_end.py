@@ -48,3 +48,15 @@ def test_a_progressive_gan_trains_over_rest_is_watched_served_and_resumed(stack)
     status = _finished(client, more["id"], worker_log)
     assert status["versions"] == ["000002"]
     assert client.get("/models/grown").json()["version_details"]["000002"]["metadata"]["step"] == 40
+
+
+def test_a_saturating_discriminator_shows_up_as_a_warning_in_the_job_status(stack):  # noqa: F811
+    client, worker_log = stack
+    # a generator that cannot learn against a fast discriminator: D's score goes to 1, G's to 0
+    job = client.post("/train", json={
+        "model": "doomed", "dataset": {"kind": "synthetic"}, "architecture": "dcgan", "image_size": 16,
+        "batch_size": 8, "base_width": 8, "steps": 250, "checkpoint_every": 250, "seed": 0,
+        "optimizer_g": {"lr": 1e-9}, "optimizer_d": {"lr": 2e-3}}).json()
+    status = _finished(client, job["id"], worker_log)
+    assert len(status["warnings"]) == 1 and "discriminator has saturated" in status["warnings"][0]
+    assert status["progress"]["scores"]["discriminator"] > 0.99

@@ -23,9 +23,17 @@ def test_a_short_saturated_blip_is_not_reported_and_a_relapse_after_recovery_is(
 
 
 def test_near_identical_samples_are_reported_as_mode_collapse():
-    monitor = Monitor(window_steps=10, sustained_steps=30)
+    monitor = Monitor(window_steps=10, sustained_steps=30, collapse_after_steps=0)
     messages = [m for step in (10, 20, 30) for m in monitor.check(_record(step, diversity=0.01))]
     assert len(messages) == 1 and "mode collapse" in messages[0]
+
+
+def test_an_untrained_generators_identical_samples_are_not_called_a_collapse():
+    monitor = Monitor(window_steps=10, sustained_steps=30, collapse_after_steps=200)
+    assert not [m for step in range(10, 210, 10) for m in monitor.check(_record(step, diversity=0.01))]
+    assert monitor.check(_record(210, diversity=0.01)) == []  # counting starts after the warm-up
+    assert monitor.check(_record(220, diversity=0.01)) == []
+    assert "mode collapse" in monitor.check(_record(230, diversity=0.01))[0]
 
 
 def test_wasserstein_records_without_scores_raise_no_saturation_warning():

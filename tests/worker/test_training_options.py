@@ -122,7 +122,7 @@ def test_resuming_another_architecture_or_an_exhausted_step_count_is_refused():
 def test_a_generator_that_draws_one_image_for_every_latent_is_reported_as_collapsed():
     warnings = []
     trainer = _trainer(_spec(steps=4, optimizer_g={"lr": 1e-12}), warnings=warnings,
-                       monitor=Monitor(window_steps=1, sustained_steps=3))
+                       monitor=Monitor(window_steps=1, sustained_steps=3, collapse_after_steps=0))
     torch.nn.init.zeros_(trainer.G.body[-2].weight)  # the last convolution: tanh(0) everywhere
     trainer.run()
     assert len(warnings) == 1 and "mode collapse" in warnings[0]
