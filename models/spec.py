@@ -83,7 +83,11 @@ class TrainSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "model": "my-gan", "dataset": {"kind": "synthetic"}, "architecture": "dcgan", "image_size": 32,
-        "channels": 1, "batch_size": 16, "steps": 40, "checkpoint_every": 20, "seed": 0}]})
+        "channels": 1, "batch_size": 16, "steps": 40, "checkpoint_every": 20, "seed": 0}, {
+        "model": "fashion-wgan-gp", "dataset": {"kind": "fashion-mnist"}, "architecture": "wgan-gp",
+        "image_size": 28, "base_width": 32, "steps": 5000, "sample_every": 250}, {
+        "model": "fashion-progan", "dataset": {"kind": "fashion-mnist"}, "architecture": "progan",
+        "image_size": 32, "base_width": 64, "steps": 7000, "augment_flip": True}]})
 
     model: str = Field(description="registry name the versions are published under")
     dataset: DatasetSpec
