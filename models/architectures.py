@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+import torch
 from torch import nn
 
 from models import dcgan, mlp, progan
@@ -50,6 +51,8 @@ class Architecture:
     check_size: Callable[[int, int], object] = dcgan.stem_size  # raises ValueError for sizes it cannot build
     # progressive models: (config, step, total steps, phase steps or None) -> (level, alpha) for set_growth
     growth: Callable[[dict, int, int, int | None], tuple[int, float]] | None = None
+    # and the real images D sees at (level, alpha)
+    fade_reals: Callable[[torch.Tensor, int, float], torch.Tensor] | None = None
     summary: str = ""
 
 
@@ -136,6 +139,7 @@ ARCHITECTURES: dict[str, Architecture] = {
                      defaults=WGAN_GP, summary="WGAN-GP (Gulrajani et al. 2017)"),
         Architecture("progan", False, "wasserstein", _progan_config, _progan_generator, _progan_discriminator,
                      defaults=PROGAN, init=None, check_size=progan.check_size, growth=_progan_growth,
+                     fade_reals=progan.fade_reals,
                      summary="progressive growing (Karras et al. 2018)"),
     ]
 }

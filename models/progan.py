@@ -65,6 +65,18 @@ def growth(step: int, levels: int, phase_steps: int) -> tuple[int, float]:
     return level, 1.0
 
 
+def fade_reals(images: torch.Tensor, level: int, alpha: float) -> torch.Tensor:
+    """Real images as D sees them at (level, alpha): downscaled to the level's side and, while it fades in,
+    blended with the previous level's side as the generator's output is (the paper, section 3), then
+    brought back to the input's size with nearest neighbours, which D's pooling undoes exactly."""
+    side = BASE << level
+    height, width = images.shape[-2:]
+    x = F.avg_pool2d(images, height // side) if height != side else images  # (N, C, side, side)
+    if level > 0 and alpha < 1.0:
+        x = torch.lerp(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest"), x, alpha)
+    return F.interpolate(x, size=(height, width), mode="nearest") if height != side else x
+
+
 # equalized learning rate layers
 
 class EqualizedConv2d(nn.Module):

@@ -209,6 +209,7 @@ class Trainer:
         if self.architecture.growth is None:
             return {}
         level, alpha = self.architecture.growth(self.config, self.step, self.spec.steps, self.spec.growth_phase_steps)
+        self.growth_state = (level, alpha)
         for network in (self.G, self.D, self.G_ema):
             if network is not None:
                 network.set_growth(level, alpha)
@@ -217,6 +218,8 @@ class Trainer:
     def _d_step(self, keep_graph: bool, autocast) -> dict[str, torch.Tensor]:
         """One discriminator (critic) update; on the last of them G's graph is kept for G's update."""
         real, labels = self._batch()
+        if self.architecture.fade_reals is not None:
+            real = self.architecture.fade_reals(real, *self.growth_state)
         z = self._latents(real.shape[0])
         self.opt_d.zero_grad(set_to_none=True)
         with autocast:

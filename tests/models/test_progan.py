@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.progan import (Discriminator, EqualizedConv2d, Generator, PixelNorm, ProGANConfig, growth,
+from models.progan import (Discriminator, EqualizedConv2d, Generator, PixelNorm, ProGANConfig, fade_reals, growth,
                            minibatch_stddev)
 
 torch.set_num_threads(1)
@@ -91,3 +91,13 @@ def test_sizes_it_cannot_grow_are_refused():
         ProGANConfig(height=28, width=28)
     with pytest.raises(ValueError, match="square"):
         ProGANConfig(height=32, width=64)
+
+
+def test_real_images_fade_between_two_resolutions_as_the_generators_output_does():
+    x = torch.randn(2, 1, 32, 32)
+    low = F.interpolate(F.avg_pool2d(x, 4), size=(32, 32), mode="nearest")  # what level 1 (8x8) sees
+    assert torch.allclose(fade_reals(x, 2, 0.0), low, atol=1e-6)
+    high = F.interpolate(F.avg_pool2d(x, 2), size=(32, 32), mode="nearest")
+    assert torch.allclose(fade_reals(x, 2, 1.0), high, atol=1e-6)
+    assert torch.allclose(fade_reals(x, 2, 0.25), 0.75 * low + 0.25 * high, atol=1e-6)
+    assert fade_reals(x, 3, 1.0) is x  # at the final level reals pass untouched
