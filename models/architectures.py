@@ -53,6 +53,7 @@ class Architecture:
     growth: Callable[[dict, int, int, int | None], tuple[int, float]] | None = None
     # and the real images D sees at (level, alpha)
     fade_reals: Callable[[torch.Tensor, int, float], torch.Tensor] | None = None
+    options: frozenset[str] = frozenset()  # the architecture-specific TrainSpec fields it reads
     summary: str = ""
 
 
@@ -116,6 +117,7 @@ def _progan_growth(config: dict, step: int, total_steps: int, phase_steps: int |
     return progan.growth(step, levels, phase_steps or max(1, -(-total_steps // (2 * levels - 1))))
 
 
+DCGAN_OPTIONS = frozenset({"upsample", "kernel_size", "d_norm"})
 WGAN = TrainingDefaults(optimizer=OptimizerDefaults("rmsprop", 5e-5), d_steps=5, weight_clip=0.01)
 WGAN_GP = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-4, (0.0, 0.9)), d_steps=5,
                            gradient_penalty=10.0, d_norm="layer")
@@ -128,18 +130,20 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("gan", False, "non-saturating", _mlp_config, _mlp_generator, _mlp_discriminator,
                      init=None, check_size=_any_size, summary="MLP GAN (Goodfellow et al. 2014)"),
         Architecture("cgan", True, "non-saturating", _mlp_config, _mlp_generator, _mlp_discriminator,
-                     init=None, check_size=_any_size, summary="conditional MLP GAN (Mirza & Osindero 2014)"),
+                     init=None, check_size=_any_size, options=frozenset({"condition"}),
+                     summary="conditional MLP GAN (Mirza & Osindero 2014)"),
         Architecture("dcgan", False, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
-                     summary="DCGAN (Radford et al. 2015)"),
+                     options=DCGAN_OPTIONS, summary="DCGAN (Radford et al. 2015)"),
         Architecture("cdcgan", True, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
+                     options=DCGAN_OPTIONS,
                      summary="conditional DCGAN: one-hot labels into G's input and as maps into D"),
         Architecture("wgan", False, "wasserstein", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
-                     defaults=WGAN, summary="WGAN with weight clipping (Arjovsky et al. 2017)"),
+                     defaults=WGAN, options=DCGAN_OPTIONS, summary="WGAN with weight clipping (Arjovsky et al. 2017)"),
         Architecture("wgan-gp", False, "wasserstein", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
-                     defaults=WGAN_GP, summary="WGAN-GP (Gulrajani et al. 2017)"),
+                     defaults=WGAN_GP, options=DCGAN_OPTIONS, summary="WGAN-GP (Gulrajani et al. 2017)"),
         Architecture("progan", False, "wasserstein", _progan_config, _progan_generator, _progan_discriminator,
                      defaults=PROGAN, init=None, check_size=progan.check_size, growth=_progan_growth,
-                     fade_reals=progan.fade_reals,
+                     fade_reals=progan.fade_reals, options=frozenset({"growth_phase_steps"}),
                      summary="progressive growing (Karras et al. 2018)"),
     ]
 }

@@ -66,14 +66,8 @@ class OptimizerSpec(BaseModel):
     momentum: Rate | None = Field(None, description="rmsprop and sgd only")
 
 
-# options that only some architectures read; giving one to another architecture is a mistake worth naming
-ARCHITECTURE_OPTIONS = {
-    "upsample": {"dcgan", "cdcgan", "wgan", "wgan-gp"},
-    "kernel_size": {"dcgan", "cdcgan", "wgan", "wgan-gp"},
-    "d_norm": {"dcgan", "cdcgan", "wgan", "wgan-gp"},
-    "condition": {"cgan"},
-    "growth_phase_steps": {"progan"},
-}
+# options that only some architectures read (Architecture.options); giving one to another is a mistake
+ARCHITECTURE_OPTIONS = ("upsample", "kernel_size", "d_norm", "condition", "growth_phase_steps")
 
 
 class TrainSpec(BaseModel):
@@ -165,17 +159,18 @@ class TrainSpec(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "TrainSpec":
         arch = self.arch
-        for option, architectures in ARCHITECTURE_OPTIONS.items():
+        for option in ARCHITECTURE_OPTIONS:
             # compared with the default, not with model_fields_set: the worker re-validates a full dump
-            if getattr(self, option) != type(self).model_fields[option].default and arch.name not in architectures:
+            if getattr(self, option) != type(self).model_fields[option].default and option not in arch.options:
+                readers = sorted(a.name for a in ARCHITECTURES.values() if option in a.options)
                 raise ValueError(f"{option!r} does not apply to architecture {arch.name!r} "
-                                 f"(only to {', '.join(sorted(architectures))})")
+                                 f"(only to {', '.join(readers)})")
         if not OBJECTIVES[self.objective_name].probability_output and (self.label_flip or self.label_smoothing):
             raise ValueError(f"label_flip and label_smoothing need a probability objective, not "
                              f"{self.objective_name!r} (valid: minimax, non-saturating)")
         if self.weight_clip_value and self.gradient_penalty_value:
             raise ValueError("use weight_clip or gradient_penalty, not both (set the other to 0)")
-        if self.gradient_penalty_value and self.d_norm_name == "batch" and arch.name in ARCHITECTURE_OPTIONS["d_norm"]:
+        if self.gradient_penalty_value and self.d_norm_name == "batch" and "d_norm" in arch.options:
             raise ValueError("a gradient penalty needs a critic without batch norm: set d_norm to 'layer' or 'none'")
         for network in ("g", "d"):
             self.optimizer_choice(network)  # raises for betas on RMSprop and the like
