@@ -14,6 +14,7 @@ import torch
 from app.errors import InvalidRequest
 from app.pool import LoadedModel
 from models import images as imaging
+from models.devices import autocast
 from models.latents import seed_latents, truncate, walk
 
 MAX_ABS_LATENT = 1e3  # a Gaussian prior never comes near; larger values only overflow
@@ -72,10 +73,15 @@ def latents_for(loaded: LoadedModel, latents: list[list[float]] | None, seeds: l
 @torch.inference_mode()
 def render(loaded: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None, truncation: float = 1.0
            ) -> np.ndarray:
-    """(N, latent_dim) latents -> (N, H, W, C) uint8 images."""
+    """(N, latent_dim) latents -> (N, H, W, C) uint8 images.
+
+    Latents are drawn on the CPU (seeds mean the same on every device) and only then moved.
+    """
     z = truncate(latents, truncation).to(loaded.device)
     y = labels.to(loaded.device) if labels is not None else None
-    return imaging.to_uint8(loaded.generator(z, y))
+    with autocast(loaded.device, loaded.dtype):
+        out = loaded.generator(z, y)  # (N, C, H, W), in loaded.dtype under autocast
+    return imaging.to_uint8(out.float())
 
 
 def interpolation_latents(loaded: LoadedModel, start, end, steps: int, method: str) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -36,10 +36,12 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 class JobQueue:
-    def __init__(self, redis_url: str, queue: str, job_timeout_s: int, retries: int):
+    def __init__(self, redis_url: str, queue: str, job_timeout_s: int, retries: int,
+                 queue_names: list[str] | None = None):
         # short timeouts: a dead Redis must answer 503 quickly, never hang a request
         self.redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=3)
         self.queue_name, self.job_timeout_s, self.retries = queue, job_timeout_s, retries
+        self.queue_names = queue_names or [queue]  # every queue jobs may be on, for listing
 
     def ping(self) -> bool:
         try:
@@ -88,6 +90,7 @@ class JobQueue:
             "versions": meta.get("versions", []), "warnings": meta.get("warnings", []), "error": error,
             "attempts": meta.get("attempts", 0), "enqueued_at": _iso(job.enqueued_at),
             "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at), "spec": meta.get("spec"),
+            "queue": job.origin, "worker": job.worker_name, "waiting": meta.get("waiting"),
         }
 
     def status(self, job_id: str) -> dict[str, Any]:
@@ -112,10 +115,12 @@ class JobQueue:
 
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
         try:
-            queue = Queue(self.queue_name, connection=self.redis)
-            ids: list[str] = list(queue.get_job_ids())
-            for registry in (StartedJobRegistry, FinishedJobRegistry, FailedJobRegistry, CanceledJobRegistry):
-                ids += registry(queue=queue).get_job_ids()
+            ids: list[str] = []
+            for name in self.queue_names:
+                queue = Queue(name, connection=self.redis)
+                ids += queue.get_job_ids()
+                for registry in (StartedJobRegistry, FinishedJobRegistry, FailedJobRegistry, CanceledJobRegistry):
+                    ids += registry(queue=queue).get_job_ids()
             jobs = [j for j in Job.fetch_many(list(dict.fromkeys(ids)), connection=self.redis) if j is not None]
             jobs.sort(key=lambda j: j.enqueued_at or j.created_at, reverse=True)
             return [self.describe(j) for j in jobs[:limit]]

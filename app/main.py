@@ -11,17 +11,24 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import errors
 from app.jobs import JobQueue
+from app.notifications import VersionListener
 from app.pool import GeneratorPool, registry_from
 from app.routes import generate, health, models, train, walks, watch
 from app.settings import Settings, get_settings
+from models.devices import DeviceUnavailable, inference_dtype, resolve_device
 
 log = logging.getLogger("app")
 
 
-def _device(setting: str) -> torch.device:
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(setting)
+def _device(settings: Settings) -> tuple[torch.device, torch.dtype]:
+    try:
+        device = resolve_device(settings.device)
+    except DeviceUnavailable as e:  # refuse to start: a GPU replica silently on CPU would be a surprise
+        raise RuntimeError(f"GAN_DEVICE: {e}") from None
+    try:
+        return device, inference_dtype(device, settings.inference_precision)
+    except ValueError as e:
+        raise RuntimeError(f"GAN_INFERENCE_PRECISION: {e}") from None
 
 
 @asynccontextmanager
@@ -29,13 +36,22 @@ async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
+    device, dtype = _device(settings)
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
-                         _device(settings.device), settings.cache_size)
+                         device, settings.cache_size, dtype)
     pool.start(settings.watch_interval_s)
     app.state.pool = pool
-    app.state.queue = JobQueue(settings.redis_url, settings.queue, settings.job_timeout_s, settings.job_retries)
-    log.info("serving registry %s on %s", settings.registry_dir, pool.device)
+    app.state.listener = None
+    if settings.version_notifications:
+        app.state.listener = VersionListener(settings.redis_url,
+                                             lambda landed: pool.notice(landed.model, landed.version), pool.poll)
+        app.state.listener.start()
+    app.state.queue = JobQueue(settings.redis_url, settings.queue, settings.job_timeout_s, settings.job_retries,
+                               settings.queue_names)
+    log.info("serving registry %s on %s (%s)", settings.registry_dir, pool.device, dtype)
     yield
+    if app.state.listener is not None:
+        app.state.listener.stop()
     pool.stop()
 
 

@@ -1,8 +1,10 @@
 """The generator pool: loads versions on first use, keeps an LRU of them, and hot-swaps `latest`.
 
-A watcher thread polls the registry. When a newer version of a model in use lands, it is loaded in the
-background and `latest` is repointed in one assignment; requests already holding the old generator finish
-on it. A version that fails to load is logged once, remembered as invalid with its reason, and skipped.
+A watcher thread polls the registry; `check(model)` does the same for one model at once, when a
+notification says a version landed (app/notifications.py). When a newer version of a model in use lands, it
+is loaded in the background and `latest` is repointed in one assignment; requests already holding the old
+generator finish on it. A version that fails to load is logged once, remembered as invalid with its reason,
+and skipped. A pool computes on one device in one dtype: its cache is that device's (run one process per GPU).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class LoadedModel:
     generator: nn.Module
     metadata: dict[str, Any]
     device: torch.device
+    dtype: torch.dtype = torch.float32  # autocast dtype of forward passes
 
     @property
     def latent_dim(self) -> int:
@@ -50,13 +53,17 @@ class LoadedModel:
 
 
 class GeneratorPool:
-    def __init__(self, registry: Registry, device: torch.device, cache_size: int = 3):
-        self.registry, self.device, self.cache_size = registry, device, max(1, cache_size)
+    def __init__(self, registry: Registry, device: torch.device, cache_size: int = 3,
+                 dtype: torch.dtype = torch.float32):
+        self.registry, self.device, self.cache_size, self.dtype = registry, device, max(1, cache_size), dtype
         self._cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._latest: dict[str, str] = {}  # models in use -> newest version that loaded
         self._invalid: dict[tuple[str, str], str] = {}  # (model, version) -> reason
         self._lock = threading.Lock()  # guards the dicts; never held while loading
         self._load_lock = threading.Lock()  # one load at a time: loads are rare and memory-heavy
+        # the watcher and the notification listener check one at a time, so a pass that read the registry
+        # before a version landed can never move `latest` back behind one that read it after
+        self._check_lock = threading.Lock()
         self.swaps = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -143,20 +150,32 @@ class GeneratorPool:
                           extra={"model": model, "version": version})
             raise ModelUnavailable(f"version {version} of {model!r} is invalid: {reason}") from None
         log.info("loaded %s version %s", model, version, extra={"model": model, "version": version})
-        return LoadedModel(model, version, generator, metadata, self.device)
+        return LoadedModel(model, version, generator, metadata, self.device, self.dtype)
 
     # hot swapping
 
     def poll(self) -> None:
         """One pass of the watcher: move `latest` of every model in use to its newest valid version."""
         with self._lock:
-            watched = dict(self._latest)
-        for model, current in watched.items():
+            watched = list(self._latest)
+        for model in watched:
+            self.check(model)
+
+    def check(self, model: str) -> None:
+        """Move `latest` of `model` to its newest valid version, if the model is in use here.
+
+        A model nobody asked for yet needs nothing: its first request resolves the newest version itself.
+        """
+        with self._check_lock:
+            with self._lock:
+                current = self._latest.get(model)
+            if current is None:
+                return
             try:
                 versions = self.registry.versions(model)
             except OSError as e:
                 log.warning("cannot read the registry for %s: %s", model, e)
-                continue
+                return
             newer = [v for v in versions if parse_version(v) > parse_version(current)]
             if current not in versions:  # deleted: re-resolve from what is left
                 newer = versions
@@ -177,6 +196,22 @@ class GeneratorPool:
                         self._latest.pop(model, None)
                         for key in [k for k in self._cache if k[0] == model and k[1] not in versions]:
                             del self._cache[key]
+
+    def notice(self, model: str, version: str, retry_delays_s: tuple[float, ...] = (0.25, 1.0, 4.0)) -> None:
+        """A worker says `version` of `model` landed: check at once, and again a little later while this host
+        cannot see it yet (the directory cache of a shared filesystem such as NFS may lag the notice)."""
+        self.check(model)
+        if self._caught_up(model, version) or not retry_delays_s:
+            return
+        retry = threading.Timer(retry_delays_s[0], self.notice, args=(model, version, retry_delays_s[1:]))
+        retry.daemon = True
+        retry.start()
+
+    def _caught_up(self, model: str, version: str) -> bool:
+        with self._lock:
+            current = self._latest.get(model)
+            return (current is None  # not in use here: its first request reads the registry anyway
+                    or parse_version(current) >= parse_version(version) or (model, version) in self._invalid)
 
     def start(self, interval_s: float) -> None:
         def watch() -> None:

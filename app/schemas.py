@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.spec import TrainSpec
+
 Label = int | Annotated[str, Field(max_length=200)]
 Latent = Annotated[list[float], Field(min_length=1, max_length=4096)]
 Version = Annotated[str, Field(max_length=32, description="'latest', 'best' or a version number")]
@@ -134,6 +136,16 @@ class ModelsOut(BaseModel):
     models: list[ModelSummary]
 
 
+class TrainRequest(TrainSpec):
+    """A job spec plus where to run it; the queue stays with the API, the spec goes to the worker."""
+
+    queue: str | None = Field(None, max_length=64, description="queue to run on (e.g. 'gpu' or 'cpu'), one of "
+                                                                "the configured GAN_ALLOWED_QUEUES; default GAN_QUEUE")
+
+    def spec(self) -> TrainSpec:
+        return TrainSpec.model_validate(self.model_dump(exclude={"queue"}))
+
+
 class JobAccepted(BaseModel):
     id: str
     status: str
@@ -162,6 +174,9 @@ class JobOut(BaseModel):
     started_at: str | None = None
     ended_at: str | None = None
     spec: dict | None = None
+    queue: str | None = None
+    worker: str | None = Field(None, description="the RQ worker that ran (or runs) the job")
+    waiting: str | None = Field(None, description="why a started job has not begun training yet")
 
 
 class JobsOut(BaseModel):

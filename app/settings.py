@@ -18,7 +18,10 @@ class Settings(BaseSettings):
     shipped_registry_dir: Path = SHIPPED_REGISTRY  # read-only default models, served when the registry lacks them
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue: str = "training"
+    allowed_queues: str = ""  # comma-separated queues a /train body may name, besides `queue`
     device: str = "auto"  # auto, cpu, cuda, cuda:N
+    inference_precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16, fp16
+    version_notifications: bool = True  # subscribe to workers' pub/sub notices for prompt hot swaps
     torch_threads: int = 0  # 0: torch's default
     cache_size: int = 3  # generators kept loaded (LRU over model-version pairs)
     watch_interval_s: float = 1.0  # registry poll period for hot swaps
@@ -39,6 +42,12 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def queue_names(self) -> list[str]:
+        """Queues a job may ask for; the default queue first."""
+        extra = [q.strip() for q in self.allowed_queues.split(",") if q.strip()]
+        return list(dict.fromkeys([self.queue, *extra]))
 
     @property
     def data_root_paths(self) -> list[Path]:

@@ -91,6 +91,9 @@ class Registry:
         tmp.mkdir()
         try:
             build(tmp)
+            if not any(tmp.iterdir()):
+                # rename() replaces an empty directory silently: an empty version could be overwritten
+                raise ValueError(f"a version of {model!r} must hold at least one file")
             _fsync_tree(tmp)
             number = max(self._version_dirs(model), default=0) + 1
             while True:

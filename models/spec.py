@@ -125,7 +125,9 @@ class TrainSpec(BaseModel):
                                                         "state and step; 'steps' counts from that model's start")
     ema_decay: Annotated[float, Field(ge=0, lt=1)] = 0.999
     seed: int = 0
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="autocast dtype of training steps; auto: bf16 on CUDA (fp16 with loss scaling on "
+                            "GPUs without bf16), fp32 on CPU")
 
     @field_validator("model")
     @classmethod

@@ -121,3 +121,43 @@ def worker_process(env: dict[str, str], log_path: Path) -> subprocess.Popen:
     log = open(log_path, "ab")
     return subprocess.Popen([sys.executable, "-m", "worker"], cwd=REPO_ROOT, env={**os.environ, **env},
                             stdout=log, stderr=subprocess.STDOUT)
+
+
+class ApiProcess:
+    """A real `uvicorn app.main:app` process on a loopback port, configured by environment like production."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env, self.log_path = env, log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "ApiProcess":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning"], cwd=REPO_ROOT, env={**os.environ, **self.env}, stdout=log,
+            stderr=subprocess.STDOUT)
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> "ApiProcess":
+        def up() -> bool:
+            assert self.process.poll() is None, self.log_path.read_text()[-3000:]
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, timeout, interval=0.2, what="the API process")
+        return self
+
+    def __enter__(self) -> "ApiProcess":
+        return self.start().wait_ready()
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(20)
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)

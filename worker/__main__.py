@@ -6,6 +6,7 @@ The parent process imports no torch: each job runs in RQ's forked work horse, wh
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 
 from redis import Redis
@@ -15,9 +16,22 @@ from models.registry import Registry
 from worker.settings import get_settings
 
 
+def device_problem(setting: str) -> str | None:
+    """Why GAN_DEVICE cannot work here, or None. Checked in a child process: this one must not initialise
+    CUDA (or even import torch) before it forks work horses."""
+    if setting in ("auto", "cpu"):
+        return None
+    check = subprocess.run([sys.executable, "-m", "models.devices", setting], capture_output=True, text=True)
+    return check.stderr.strip().splitlines()[-1] if check.returncode else None
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    problem = device_problem(settings.device)
+    if problem:
+        logging.getLogger("worker").error("GAN_DEVICE: %s", problem)
+        return 2
     removed = Registry(settings.registry_dir).clean_debris()
     if removed:
         logging.getLogger("worker").info("removed %d half-written versions left by a dead worker", len(removed))

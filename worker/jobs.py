@@ -1,7 +1,8 @@
 """RQ job entry points: small importable functions taking plain JSON-able arguments.
 
 The API enqueues "worker.jobs.train" with a TrainSpec dict; progress goes to `job.meta`, checkpoints into
-the registry, cancellation arrives as a Redis key the loop polls.
+the registry, cancellation arrives as a Redis key the loop polls. A job holds its model's lock while it
+trains (worker/model_lock.py) and announces each version it publishes (worker/announce.py).
 """
 
 from __future__ import annotations
@@ -9,17 +10,21 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from rq import get_current_job
+from rq.job import Job
 
 from models import checkpoint, jobfiles
+from models.devices import resolve_device as _resolve_device
 from models.names import InvalidName
 from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec
 from worker import datasets
-from worker.settings import get_settings
+from worker.announce import announce
+from worker.model_lock import Canceled, ModelLock
+from worker.settings import WorkerSettings, get_settings
 from worker.trainer import Callbacks, Checkpoint, Progress, Trainer
 
 log = logging.getLogger(__name__)
@@ -29,9 +34,10 @@ JOBS_DIR = jobfiles.JOBS_DIR  # per-job artefacts (sample grids, metrics) inside
 
 
 def resolve_device(setting: str) -> torch.device:
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(setting)
+    device = _resolve_device(setting)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes all job long: let cuDNN pick its fastest kernels
+    return device
 
 
 def job_dir(registry_root: Path, job_id: str) -> Path:
@@ -83,6 +89,30 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     meta["attempts"] = meta.get("attempts", 0) + 1
     job.save_meta()
 
+    def should_stop() -> bool:
+        return bool(job.connection.exists(CANCEL_KEY.format(job_id=job.id)))
+
+    def waiting() -> None:
+        meta["waiting"] = f"another job is training model {spec.model!r}; this one starts when it ends"
+        job.save_meta()
+
+    lock = ModelLock(job.connection, spec.model)
+    try:
+        lock.acquire(should_stop, waiting)
+    except Canceled:
+        meta["canceled"] = True
+        job.save_meta()
+        return {"model": spec.model, "versions": meta["versions"], "step": 0, "canceled": True}
+    if meta.pop("waiting", None):
+        job.save_meta()
+    try:
+        return _train(job, spec, settings, registry, meta, should_stop)
+    finally:
+        lock.release()
+
+
+def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Registry, meta: dict[str, Any],
+           should_stop: Callable[[], bool]) -> dict[str, Any]:
     try:
         data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, settings.fashion_mnist_dir,
                              settings.data_root_paths, seed=spec.seed)
@@ -103,6 +133,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
         metadata = {**c.metadata, "model": spec.model, "job_id": job.id}
         version = registry.publish(spec.model, lambda d: checkpoint.write_checkpoint(
             d, metadata, c.generator_state, c.training_state, c.training_info, c.samples_png))
+        announce(job.connection, spec.model, version)  # first: replicas swap while we do the bookkeeping
         meta["versions"].append(version)
         job.save_meta()
         samples(c.step, c.samples_png)
@@ -125,9 +156,6 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     def samples(step: int, png: bytes) -> None:
         _write_atomically(samples_dir / f"{step:08d}.png", png)
         meta["samples_step"] = step
-
-    def should_stop() -> bool:
-        return bool(job.connection.exists(CANCEL_KEY.format(job_id=job.id)))
 
     trainer.callbacks = Callbacks(publish=publish, progress=progress, samples=samples, should_stop=should_stop,
                                   metrics=metrics, warning=warning)

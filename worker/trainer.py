@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import checkpoint, images as imaging, penalties
+from models import checkpoint, devices, images as imaging, penalties
 from models.architectures import get_architecture
 from models.latents import seed_latents
 from models.losses import get_objective
@@ -109,6 +109,9 @@ class Trainer:
         self.opt_d = build_optimizer(self.D.parameters(), self.opt_choice["d"])
         self.d_steps, self.clip = spec.d_steps_value, spec.weight_clip_value
         self.gp_lambda, self.drift = spec.gradient_penalty_value, spec.drift_value
+        self.amp_dtype = devices.training_dtype(device, spec.precision)
+        # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (the scaler is then a no-op)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.rng = torch.Generator(device="cpu").manual_seed(spec.seed)  # data order and latents
         self.step = 0
         self.versions: list[str] = []
@@ -237,15 +240,16 @@ class Trainer:
             stats["gradient_penalty"] = gp.detach()
         if self.drift:
             loss_d = loss_d + self.drift * penalties.drift_penalty(real_out)
-        loss_d.backward()
-        self.opt_d.step()
+        self.scaler.scale(loss_d).backward()
+        self.scaler.step(self.opt_d)
+        self.scaler.update()  # after every optimizer step: with several critic steps, step() may not repeat
         if self.clip:
             penalties.clip_weights(self.D, self.clip)
         self._last = (real, fake, labels)
         return {"loss_d": loss_d.detach(), "real_out": real_out.detach(), "fake_out": fake_out.detach(), **stats}
 
     def _train_step(self) -> dict[str, torch.Tensor]:
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.spec.precision == "bf16")
+        autocast = devices.autocast(self.device, self.amp_dtype)
         growth = self._set_growth()
         # (1) update D (the critic) d_steps times, each on a fresh batch
         for i in range(self.d_steps):
@@ -257,8 +261,9 @@ class Trainer:
         with autocast:
             gen_out = self.D(self._d_input(fake), labels).float()
             loss_g = self.objective.g_loss(gen_out)
-        loss_g.backward()
-        self.opt_g.step()
+        self.scaler.scale(loss_g).backward()
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
         if self.G_ema is not None:
             _ema_update(self.G_ema, self.G, self.spec.ema_decay)
         stats = {"loss_d": d["loss_d"], "loss_g": loss_g.detach(), **growth}
@@ -324,6 +329,7 @@ class Trainer:
             "training": self.spec.model_dump(mode="json"),
             "effective": self.spec.effective(),
             "ema": self.G_ema is not None,
+            "trained_on": {"device": str(self.device), "precision": str(self.amp_dtype).removeprefix("torch.")},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         return Checkpoint(self.step, metadata, _snapshot(self._serving_generator().state_dict()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import PoolDep, QueueDep
@@ -18,7 +18,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Registry readable, Redis reachable, models loaded")
-def readyz(pool: PoolDep, queue: QueueDep) -> JSONResponse:
+def readyz(pool: PoolDep, queue: QueueDep, request: Request) -> JSONResponse:
     root = pool.registry.root
     registry_ok = (not root.exists()) or os.access(root, os.R_OK | os.X_OK)
     redis_ok = queue.ping()
@@ -28,5 +28,14 @@ def readyz(pool: PoolDep, queue: QueueDep) -> JSONResponse:
         "redis": {"reachable": redis_ok, "note": None if redis_ok else "generation works; /train answers 503"},
         "models_loaded": [{"model": m, "version": v} for m, v in pool.loaded()],
         "device": str(pool.device),
+        "dtype": str(pool.dtype).removeprefix("torch."),
+        "version_notifications": _listener_state(request),
     }
     return JSONResponse(body, status_code=200 if registry_ok else 503)
+
+
+def _listener_state(request: Request) -> dict[str, bool | int]:
+    listener = getattr(request.app.state, "listener", None)
+    if listener is None:  # turned off: hot swaps come from polling alone
+        return {"enabled": False, "subscribed": False, "received": 0}
+    return {"enabled": True, "subscribed": listener.subscribed.is_set(), "received": listener.received}

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.deps import PoolDep, QueueDep, SettingsDep
 from app.errors import InvalidRequest
-from app.schemas import JobAccepted, JobOut, JobsOut
+from app.schemas import JobAccepted, JobOut, JobsOut, TrainRequest
 from models.names import InvalidName
 from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec, resolve_dataset_path
@@ -45,11 +45,21 @@ def check_resume(spec: TrainSpec, registry: Registry) -> None:
                              f"versions: {', '.join(registry.versions(model)) or 'none'}") from None
 
 
+def check_queue(name: str | None, settings) -> str:
+    if name is None:
+        return settings.queue
+    if name not in settings.queue_names:
+        raise InvalidRequest("queue", f"unknown queue {name!r}; valid: {', '.join(settings.queue_names)}")
+    return name
+
+
 @router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a training job")
-def submit(spec: TrainSpec, queue: QueueDep, settings: SettingsDep, pool: PoolDep, request: Request) -> JSONResponse:
+def submit(body: TrainRequest, queue: QueueDep, settings: SettingsDep, pool: PoolDep, request: Request
+           ) -> JSONResponse:
+    spec = body.spec()
     check_limits(spec, settings)
     check_resume(spec, pool.registry)
-    job_id = queue.submit(spec)
+    job_id = queue.submit(spec, check_queue(body.queue, settings))
     url = str(request.url_for("job_status", job_id=job_id))
     return JSONResponse(JobAccepted(id=job_id, status="queued", status_url=url).model_dump(),
                         status_code=202, headers={"Location": url})

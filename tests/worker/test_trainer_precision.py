@@ -1,0 +1,36 @@
+"""Mixed precision in the one training loop: `auto` is fp32 on CPU; forced half precisions train and record it."""
+
+import math
+
+import pytest
+import torch
+
+from models.spec import TrainSpec
+from worker.datasets import synthetic
+from worker.trainer import Callbacks, Trainer
+
+
+def _run(precision: str):
+    spec = TrainSpec.model_validate({"model": "t", "dataset": {"kind": "synthetic"}, "architecture": "dcgan",
+                                     "image_size": 16, "batch_size": 8, "base_width": 8, "latent_dim": 16,
+                                     "steps": 3, "checkpoint_every": 3, "precision": precision})
+    published, progress = [], []
+    trainer = Trainer(spec, synthetic(16, 16, 1, count=32), Callbacks(publish=lambda c: published.append(c) or "1",
+                      progress=progress.append), torch.device("cpu"), progress_every_s=0.0)
+    trainer.run()
+    return trainer, published[-1], progress
+
+
+def test_auto_precision_on_cpu_trains_in_fp32_without_loss_scaling():
+    trainer, checkpoint, _ = _run("auto")
+    assert trainer.amp_dtype == torch.float32 and not trainer.scaler.is_enabled()
+    assert checkpoint.metadata["trained_on"] == {"device": "cpu", "precision": "float32"}
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16", "bfloat16"), ("fp16", "float16")])
+def test_forced_half_precision_trains_with_finite_losses_and_fp32_weights(precision, dtype):
+    trainer, checkpoint, progress = _run(precision)
+    assert trainer.scaler.is_enabled() == (precision == "fp16")  # fp16 gradients need loss scaling
+    assert all(math.isfinite(v) for p in progress for v in p.losses.values())
+    assert checkpoint.metadata["trained_on"]["precision"] == dtype
+    assert all(t.dtype == torch.float32 for t in checkpoint.generator_state.values() if t.is_floating_point())
