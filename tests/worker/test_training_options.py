@@ -1,6 +1,8 @@
 """The training options of the /train body act in the one loop: critic steps, clipping, stabilisers,
 resuming, seeds, and the metrics and warnings a person watching the run sees."""
 
+import math
+
 import pytest
 import torch
 
@@ -126,3 +128,12 @@ def test_a_generator_that_draws_one_image_for_every_latent_is_reported_as_collap
     torch.nn.init.zeros_(trainer.G.body[-2].weight)  # the last convolution: tanh(0) everywhere
     trainer.run()
     assert len(warnings) == 1 and "mode collapse" in warnings[0]
+
+
+@pytest.mark.parametrize("architecture", ["wgan", "wgan-gp"])
+def test_several_critic_steps_train_under_fp16_loss_scaling(architecture):
+    records = []
+    trainer = _trainer(_spec(architecture=architecture, steps=2, d_steps=3, precision="fp16"), records=records)
+    trainer.run()
+    assert trainer.scaler.is_enabled()
+    assert all(math.isfinite(v) for r in records for v in r.values())
