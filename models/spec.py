@@ -85,7 +85,7 @@ class TrainSpec(BaseModel):
 
     model: str = Field(description="registry name the versions are published under")
     dataset: DatasetSpec
-    architecture: str = "dcgan"
+    architecture: str = Field("dcgan", description="; ".join(f"{a.name}: {a.summary}" for a in ARCHITECTURES.values()))
     objective: str | None = Field(None, description="loss; default: the architecture's own")
     image_size: int | tuple[int, int] = Field(32, description="side, or [height, width]")
     channels: Literal[1, 3] = 1
