@@ -144,6 +144,7 @@ class Generator(_Growing):
         self._init_growth(cfg.levels)
         c0 = cfg.maps(0)
         self.c0 = c0
+        self.normalize_z = PixelNorm()
         self.project = EqualizedLinear(cfg.latent_dim, c0 * BASE * BASE, gain=math.sqrt(2) / 4)
         self.stem = nn.Sequential(nn.LeakyReLU(0.2), PixelNorm(),
                                   EqualizedConv2d(c0, c0, 3, 1), nn.LeakyReLU(0.2), PixelNorm())
@@ -157,7 +158,8 @@ class Generator(_Growing):
 
     def features(self, z: torch.Tensor, level: int) -> torch.Tensor:
         """Feature maps at `level` at full strength: (N, maps(level), 4*2^level, 4*2^level)."""
-        x = self.project(PixelNorm()(z[:, :, None, None]).flatten(1)).view(-1, self.c0, BASE, BASE)
+        # (N, latent) -> (N, maps(0), 4, 4)
+        x = self.project(self.normalize_z(z[:, :, None, None]).flatten(1)).view(-1, self.c0, BASE, BASE)
         x = self.stem(x)
         for block in self.blocks[:level]:
             x = block(x)
