@@ -22,6 +22,9 @@ CASES = [
     ("dcgan", {"base_width": 8, "kernel_size": 5}, 32, 1),
     ("dcgan", {"base_width": 8, "upsample": "nearest"}, (16, 20), 3),
     ("cdcgan", {"base_width": 8}, 28, 1),
+    # a conditional WGAN-GP is the conditional DCGAN with the Wasserstein objective and a penalty
+    ("cdcgan", {"base_width": 8, "objective": "wasserstein", "gradient_penalty": 10, "d_norm": "layer",
+                "d_steps": 2}, 28, 1),
     ("wgan", {"base_width": 8}, 32, 1),
     ("wgan-gp", {"base_width": 8}, 32, 3),
     ("progan", {"base_width": 16}, 16, 1),
