@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from app.errors import InvalidRequest
+from app.metrics import record_inference
 from app.pool import LoadedModel
 from models import images as imaging
 from models.devices import autocast
@@ -77,6 +78,7 @@ def render(loaded: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | No
 
     Latents are drawn on the CPU (seeds mean the same on every device) and only then moved.
     """
+    record_inference(loaded.name, len(latents))
     z = truncate(latents, truncation).to(loaded.device)
     y = labels.to(loaded.device) if labels is not None else None
     with autocast(loaded.device, loaded.dtype):

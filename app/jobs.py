@@ -14,7 +14,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutErr
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+from rq.registry import (CanceledJobRegistry, DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry,
+                         ScheduledJobRegistry, StartedJobRegistry)
 
 from app.errors import NotFound, Unavailable
 from models.spec import TrainSpec
@@ -112,6 +113,22 @@ class JobQueue:
             return self.describe(Job.fetch(job_id, connection=self.redis))
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
+
+    def counts_by_state(self) -> dict[str, dict[str, int]] | None:
+        """Jobs per queue and state (the names JobOut uses); None while Redis is unreachable."""
+        try:
+            counts = {}
+            for name in self.queue_names:
+                queue = Queue(name, connection=self.redis)
+                waiting = (queue.count + DeferredJobRegistry(queue=queue).count
+                           + ScheduledJobRegistry(queue=queue).count)
+                counts[name] = {"queued": waiting, "started": StartedJobRegistry(queue=queue).count,
+                                "finished": FinishedJobRegistry(queue=queue).count,
+                                "failed": FailedJobRegistry(queue=queue).count,
+                                "canceled": CanceledJobRegistry(queue=queue).count}
+            return counts
+        except REDIS_ERRORS:
+            return None
 
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
         try:

@@ -8,14 +8,17 @@ from contextlib import asynccontextmanager
 import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.jobs import JobQueue
+from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
 from app.pool import GeneratorPool, registry_from
-from app.routes import generate, health, models, train, walks, watch
+from app.routes import events, generate, health, metrics, models, playground, train, walks, watch
 from app.settings import Settings, get_settings
 from models.devices import DeviceUnavailable, inference_dtype, resolve_device
+from models.logs import configure_logging
 
 log = logging.getLogger("app")
 
@@ -57,16 +60,20 @@ async def lifespan(app: FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
     app = FastAPI(title="GAN generator service", version="0.1.0", lifespan=lifespan,
                   description="Trains GANs through Redis and RQ and serves their generators over HTTP. "
                               "See docs/api.md.")
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag"])
+                           allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag", "X-Request-ID"])
     app.state.settings = settings
+    app.state.metrics = Metrics(app.state)
+    app.add_middleware(RequestMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
     errors.install(app)
-    for module in (health, models, generate, walks, train, watch):
+    for module in (health, models, generate, walks, train, watch, events, metrics, playground):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")
     return app
 
 

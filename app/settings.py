@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,6 +28,9 @@ class Settings(BaseSettings):
     watch_interval_s: float = 1.0  # registry poll period for hot swaps
     cors_origins: str = "*"  # comma-separated; empty disables CORS
     data_roots: str = ""  # comma-separated roots that idx/folder datasets may read below
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for production log shippers
+    log_level: str = "INFO"
+    events_poll_s: float = 0.5  # how often GET /train/{id}/events reads the job's progress
 
     max_images: int = 64  # per /generate request, and frames per /interpolate
     max_interpolation_steps: int = 64

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the service needs on a fresh Debian machine: Redis, the Fashion-MNIST package and a
-# virtual environment with the pinned dependencies. Safe to run again: each step is skipped when done.
+# Installs what the service needs on a fresh Debian machine: Redis, the Fashion-MNIST package, Chromium
+# for the browser tests and a virtual environment with the pinned dependencies. Safe to run again: each
+# step is skipped when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,10 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
 [ -d /usr/share/datasets/fashion-mnist ] || apt_packages+=(dataset-fashion-mnist)
+# the playground's browser tests drive Debian's headless Chromium through its chromedriver
+command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
+command -v curl >/dev/null || apt_packages+=(curl)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     echo "installing ${apt_packages[*]} with apt-get" >&2
     as_root apt-get update -qq

@@ -12,6 +12,7 @@ import sys
 from redis import Redis
 from rq import Queue, Worker
 
+from models.logs import configure_logging
 from models.registry import Registry
 from worker.settings import get_settings
 
@@ -27,7 +28,7 @@ def device_problem(setting: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format, settings.log_level)
     problem = device_problem(settings.device)
     if problem:
         logging.getLogger("worker").error("GAN_DEVICE: %s", problem)

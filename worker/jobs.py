@@ -137,7 +137,8 @@ def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Regist
         meta["versions"].append(version)
         job.save_meta()
         samples(c.step, c.samples_png)
-        log.info("published %s version %s at step %d", spec.model, version, c.step)
+        log.info("published %s version %s at step %d", spec.model, version, c.step,
+                 extra={"model": spec.model, "version": version})
         return version
 
     def progress(p: Progress) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,6 +22,8 @@ class WorkerSettings(BaseSettings):
     torch_threads: int = 0  # 0: torch's default (all cores)
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     progress_every_s: float = 2.0
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
 
     @property
     def queue_names(self) -> list[str]:

@@ -1,0 +1,143 @@
+"""Prometheus metrics: per-endpoint requests and latency, inference, the generator pool and the job queue.
+
+Each app owns a CollectorRegistry (tests build many apps in one process). Inference counters are
+process-wide because `render` runs below the routes; each app's registry re-exports them. Pool and
+queue figures are read at scrape time, so they are never stale and cost nothing between scrapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from models import logs
+
+log = logging.getLogger("app.access")
+
+_INFERENCE = CollectorRegistry(auto_describe=True)
+IMAGES = Counter("gan_images_generated_total", "Images generated, by model", ["model"], registry=_INFERENCE)
+BATCH = Histogram("gan_inference_batch_size", "Images per generator forward pass", ["model"],
+                  buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=_INFERENCE)
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # echoed into logs and headers: keep it inert
+
+
+def record_inference(model: str, batch: int) -> None:
+    IMAGES.labels(model).inc(batch)
+    BATCH.labels(model).observe(batch)
+
+
+class _Reexport:
+    """Another registry's families, collected into this one."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.registry = registry
+
+    def collect(self):
+        yield from self.registry.collect()
+
+
+class _PoolAndQueue:
+    """Read at scrape time from the app's pool and job queue."""
+
+    def __init__(self, app_state):
+        self.state = app_state
+
+    def collect(self):
+        pool = getattr(self.state, "pool", None)
+        if pool is not None:
+            loaded = GaugeMetricFamily("gan_model_versions_loaded", "Generator versions held in memory",
+                                       labels=["model", "version"])
+            for model, version in pool.loaded():
+                loaded.add_metric([model, version], 1)
+            yield loaded
+            swaps = CounterMetricFamily("gan_model_swaps", "Hot swaps of a model's latest version")
+            swaps.add_metric([], pool.swaps)
+            yield swaps
+        queue = getattr(self.state, "queue", None)
+        if queue is not None:
+            up = GaugeMetricFamily("gan_redis_up", "Whether the job queue's Redis answered this scrape")
+            counts = queue.counts_by_state()
+            up.add_metric([], 0 if counts is None else 1)
+            yield up
+            if counts is not None:
+                jobs = GaugeMetricFamily("gan_training_jobs", "Training jobs by queue and state",
+                                         labels=["queue", "state"])
+                length = GaugeMetricFamily("gan_queue_length", "Training jobs waiting for a worker",
+                                           labels=["queue"])
+                for name, states in counts.items():
+                    for state, n in states.items():
+                        jobs.add_metric([name, state], n)
+                    length.add_metric([name], states["queued"])
+                yield jobs
+                yield length
+
+
+class Metrics:
+    def __init__(self, app_state):
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("gan_http_requests_total", "HTTP requests by endpoint, method and status",
+                                ["endpoint", "method", "status"], registry=self.registry)
+        self.latency = Histogram("gan_http_request_duration_seconds", "HTTP request latency by endpoint",
+                                 ["endpoint", "method"], registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.registry.register(_Reexport(_INFERENCE))
+        self.registry.register(_PoolAndQueue(app_state))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def endpoint_of(scope: Scope, root_path: str) -> str:
+    """The route template (`/models/{name}/seeds/{seed}.png`), never the raw path: bounded label values.
+
+    A mount (the static files) has no route in the scope but extends its root path: it is named by that.
+    """
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if path:
+        return path
+    mounted = scope.get("root_path", "")
+    return mounted[len(root_path):] if mounted != root_path and mounted.startswith(root_path) else "unmatched"
+
+
+class RequestMiddleware:
+    """Request id in and out (X-Request-ID), one access log line per request, and the request metrics."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = logs.request_id.set(rid)
+        start, root_path = time.perf_counter(), scope.get("root_path", "")
+        answer: dict[str, object] = {"status": 500, "headers": {}}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                answer["status"] = message["status"]
+                answer["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message["headers"]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            endpoint, method, status = endpoint_of(scope, root_path), scope["method"], answer["status"]
+            self.metrics.requests.labels(endpoint, method, str(status)).inc()
+            self.metrics.latency.labels(endpoint, method).observe(elapsed)
+            headers = answer["headers"]
+            log.info("%s %s %s %.1f ms", method, scope["path"], status, elapsed * 1000,
+                     extra={"model": headers.get("x-model"), "version": headers.get("x-model-version"),
+                            "endpoint": endpoint, "status": status, "duration_ms": round(elapsed * 1000, 2)})
+            logs.request_id.reset(token)

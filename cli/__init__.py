@@ -1,0 +1,1 @@
+"""`gan`: the command line: serve, worker, train, generate, models and export."""

@@ -1,0 +1,5 @@
+"""`python -m cli` is `gan`."""
+
+from cli.main import main
+
+main()

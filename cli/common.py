@@ -1,0 +1,65 @@
+"""What the subcommands share: the API URL and registry options, HTTP errors as messages, the local pool."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import httpx
+
+from app.settings import Settings
+
+API_URL = "http://127.0.0.1:8000"
+
+
+def api_option(f):
+    return click.option("--api", "api", envvar="GAN_API_URL", default=API_URL, show_default=True,
+                        help="Base URL of a running service (env GAN_API_URL).")(f)
+
+
+def registry_option(f):
+    return click.option("--registry", "registry", type=click.Path(file_okay=False, path_type=Path),
+                        envvar="GAN_REGISTRY_DIR", default=lambda: str(Settings().registry_dir),
+                        show_default="GAN_REGISTRY_DIR or registry/",
+                        help="Registry root to read (and, for delete, write).")(f)
+
+
+def client(api: str) -> httpx.Client:
+    return httpx.Client(base_url=api.rstrip("/"), timeout=httpx.Timeout(60, connect=5))
+
+
+def check(response: httpx.Response) -> httpx.Response:
+    """A 4xx/5xx answer becomes the service's own message, not a traceback."""
+    if response.is_success:
+        return response
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = response.text
+    if isinstance(detail, list):
+        detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+    raise click.ClickException(f"{response.request.method} {response.request.url.path} answered "
+                               f"{response.status_code}: {detail}")
+
+
+def request(api: str, method: str, path: str, **kwargs) -> httpx.Response:
+    try:
+        with client(api) as c:
+            return check(c.request(method, path, **kwargs))
+    except httpx.TransportError as e:
+        raise click.ClickException(f"cannot reach the service at {api}: {e}; start it with `gan serve` "
+                                   "or point --api / GAN_API_URL at it") from None
+
+
+def local_pool(registry: Path):
+    """A GeneratorPool over the registry (and the shipped default), as the API would load it."""
+    import torch
+
+    from app.pool import GeneratorPool, registry_from
+
+    settings = Settings(registry_dir=registry)
+    threads = int(os.environ.get("GAN_TORCH_THREADS", "0") or 0)
+    if threads:
+        torch.set_num_threads(threads)
+    return GeneratorPool(registry_from(registry, settings.shipped_registry_dir), torch.device("cpu"), cache_size=1)
