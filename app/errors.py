@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from models.registry import RegistryUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +45,12 @@ def install(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
         detail = [{"loc": ["body", *exc.field.split(".")], "msg": exc.message, "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(RegistryUnavailable)
+    async def _registry_unavailable(_: Request, exc: RegistryUnavailable) -> JSONResponse:
+        log.warning("registry unavailable: %s", exc)
+        return JSONResponse({"detail": f"the model registry cannot be read right now: {exc}"}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:

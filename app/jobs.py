@@ -89,7 +89,8 @@ class JobQueue:
         return {
             "id": job.id, "status": status, "model": meta.get("model"), "progress": meta.get("progress"),
             "versions": meta.get("versions", []), "warnings": meta.get("warnings", []), "error": error,
-            "attempts": meta.get("attempts", 0), "enqueued_at": _iso(job.enqueued_at),
+            "attempts": meta.get("attempts", 0), "resumed_from_step": meta.get("resumed_from_step"),
+            "enqueued_at": _iso(job.enqueued_at),
             "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at), "spec": meta.get("spec"),
             "queue": job.origin, "worker": job.worker_name, "waiting": meta.get("waiting"),
         }

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from app import errors
+from app import errors, security
+from app.body_limit import BodyLimitMiddleware
 from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
@@ -64,13 +65,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="GAN generator service", version="0.1.0", lifespan=lifespan,
                   description="Trains GANs through Redis and RQ and serves their generators over HTTP. "
                               "See docs/api.md.")
+    # added first, so it runs inside CORS and a browser can read its 413
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag", "X-Request-ID"])
+                           allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag", "X-Request-ID", "Retry-After"])
     app.state.settings = settings
     app.state.metrics = Metrics(app.state)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
     errors.install(app)
+    security.install(app, settings)
     for module in (health, models, generate, walks, train, watch, events, metrics, playground):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")

@@ -3,8 +3,13 @@
 A watcher thread polls the registry; `check(model)` does the same for one model at once, when a
 notification says a version landed (app/notifications.py). When a newer version of a model in use lands, it
 is loaded in the background and `latest` is repointed in one assignment; requests already holding the old
-generator finish on it. A version that fails to load is logged once, remembered as invalid with its reason,
-and skipped. A pool computes on one device in one dtype: its cache is that device's (run one process per GPU).
+generator finish on it. `latest` only moves forward, unless the version it names is deleted. A version that fails to load is
+logged once per reason, remembered as invalid with its reason and the fingerprint of its files, and skipped
+until its files change (a directory copied in file by file is retried once complete). Every version newer
+than the one served is loaded once as it lands, so a broken one shows as invalid even when a newer valid one
+hides it.
+An unreadable registry is a 503 (RegistryUnavailable), never remembered: serving recovers when it returns.
+A pool computes on one device in one dtype: its cache is that device's (run one process per GPU).
 """
 
 from __future__ import annotations
@@ -21,13 +26,21 @@ from torch import nn
 
 from models.checkpoint import CheckpointError, load_generator
 from models.names import InvalidName, format_version, parse_version, validate_model_name
-from models.registry import Registry, VersionNotFound
+from models.registry import Registry, RegistryUnavailable, VersionNotFound
 
 log = logging.getLogger(__name__)
 
 
 class ModelUnavailable(LookupError):
     """No servable version: unknown model or version, or every candidate invalid."""
+
+
+def fingerprint(directory: Path) -> tuple:
+    """Names, sizes and modification times of a version's files: changes when any file does."""
+    try:
+        return tuple(sorted((p.name, st.st_size, st.st_mtime_ns) for p in directory.iterdir() for st in [p.stat()]))
+    except OSError:
+        return ()
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,7 @@ class GeneratorPool:
         self.registry, self.device, self.cache_size, self.dtype = registry, device, max(1, cache_size), dtype
         self._cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._latest: dict[str, str] = {}  # models in use -> newest version that loaded
-        self._invalid: dict[tuple[str, str], str] = {}  # (model, version) -> reason
+        self._invalid: dict[tuple[str, str], tuple[str, tuple]] = {}  # (model, version) -> reason, fingerprint
         self._lock = threading.Lock()  # guards the dicts; never held while loading
         self._load_lock = threading.Lock()  # one load at a time: loads are rare and memory-heavy
         # the watcher and the notification listener check one at a time, so a pass that read the registry
@@ -72,7 +85,7 @@ class GeneratorPool:
 
     def invalid_versions(self, model: str) -> dict[str, str]:
         with self._lock:
-            return {v: r for (m, v), r in self._invalid.items() if m == model}
+            return {v: r for (m, v), (r, _) in self._invalid.items() if m == model}
 
     def loaded(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -108,10 +121,24 @@ class GeneratorPool:
                 loaded = self._get_version(model, version)
             except ModelUnavailable:
                 continue
-            with self._lock:
-                self._latest[model] = version
+            self._advance(model, version, replacing=current)
             return loaded
         raise ModelUnavailable(f"model {model!r} has no valid version: {self.invalid_versions(model)}")
+
+    def _advance(self, model: str, version: str, replacing: str | None = None) -> bool:
+        """Point `latest` at `version` if it is newer, or if it replaces `replacing` (gone or invalid).
+
+        Requests and the watcher race to set it; without this rule a slow request that listed the registry
+        before a new version landed could point `latest` back at an older one.
+        """
+        with self._lock:
+            current = self._latest.get(model)
+            if current is None or current == replacing or parse_version(version) > parse_version(current):
+                if current != version:
+                    self._latest[model] = version
+                    self.swaps += 1
+                return True
+            return False
 
     def _get_version(self, model: str, version: str) -> LoadedModel:
         key = (model, version)
@@ -119,8 +146,9 @@ class GeneratorPool:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            if key in self._invalid:
-                raise ModelUnavailable(f"version {version} of {model!r} is invalid: {self._invalid[key]}")
+            invalid = self._invalid.get(key)
+        if invalid is not None:
+            self._still_invalid(model, version, invalid)
         with self._load_lock:
             with self._lock:  # another thread may have loaded it while we waited
                 if key in self._cache:
@@ -133,24 +161,69 @@ class GeneratorPool:
                 self._cache.popitem(last=False)
         return loaded
 
-    def _load(self, model: str, version: str) -> LoadedModel:
+    def _still_invalid(self, model: str, version: str, invalid: tuple[str, tuple]) -> None:
+        """Raise for a known-bad version unless its files changed since it was found bad."""
+        reason, seen = invalid
         try:
-            directory = self.registry.path(model, version)
+            changed = fingerprint(self.registry.path(model, version)) != seen
+        except VersionNotFound:
+            changed = False
+        if not changed:
+            raise ModelUnavailable(f"version {version} of {model!r} is invalid: {reason}")
+
+    def _mark_invalid(self, model: str, version: str, reason: str, files: tuple) -> None:
+        key = (model, version)
+        with self._lock:
+            previous = self._invalid.get(key)
+            self._invalid[key] = (reason, files)
+        if previous is None or previous[0] != reason:  # once per reason, however often its files change
+            log.error("version %s of %s is invalid and will not be served: %s", version, model, reason,
+                      extra={"model": model, "version": version})
+
+    def _mark_valid(self, model: str, version: str) -> None:
+        with self._lock:
+            self._invalid.pop((model, version), None)
+
+    def _directory(self, model: str, version: str) -> Path:
+        try:
+            return self.registry.path(model, version)
         except VersionNotFound as e:
             raise ModelUnavailable(str(e)) from None
+
+    def _load(self, model: str, version: str) -> LoadedModel:
+        directory = self._directory(model, version)
+        files = fingerprint(directory)
         try:
             generator, metadata = load_generator(directory, self.device)
-        except (CheckpointError, OSError) as e:
-            reason = str(e)
-            with self._lock:
-                first = (model, version) not in self._invalid
-                self._invalid[(model, version)] = reason
-            if first:
-                log.error("version %s of %s is invalid and will not be served: %s", version, model, reason,
-                          extra={"model": model, "version": version})
-            raise ModelUnavailable(f"version {version} of {model!r} is invalid: {reason}") from None
+        except CheckpointError as e:
+            self._mark_invalid(model, version, str(e), files)
+            raise ModelUnavailable(f"version {version} of {model!r} is invalid: {e}") from None
+        except OSError as e:  # the disk, not the checkpoint: not remembered, so it recovers
+            raise RegistryUnavailable(f"cannot read version {version} of {model!r}: {e}") from None
+        self._mark_valid(model, version)
         log.info("loaded %s version %s", model, version, extra={"model": model, "version": version})
         return LoadedModel(model, version, generator, metadata, self.device, self.dtype)
+
+    def _verify(self, model: str, version: str) -> None:
+        """Load a version once on the CPU, without serving it, to find out whether it is valid; remember it if not."""
+        key = (model, version)
+        with self._lock:
+            if key in self._cache:
+                return
+            invalid = self._invalid.get(key)
+        if invalid is not None:
+            try:
+                self._still_invalid(model, version, invalid)
+            except ModelUnavailable:
+                return
+        directory = self._directory(model, version)
+        files = fingerprint(directory)
+        try:
+            load_generator(directory, "cpu")  # the whole check: a truncated file can carry a matching hash
+        except CheckpointError as e:
+            self._mark_invalid(model, version, str(e), files)
+        except OSError:
+            pass  # unreadable for now: the next pass looks again
 
     # hot swapping
 
@@ -172,30 +245,33 @@ class GeneratorPool:
             if current is None:
                 return
             try:
-                versions = self.registry.versions(model)
-            except OSError as e:
+                self._poll_model(model, current)
+            except (OSError, ModelUnavailable) as e:
                 log.warning("cannot read the registry for %s: %s", model, e)
-                return
-            newer = [v for v in versions if parse_version(v) > parse_version(current)]
-            if current not in versions:  # deleted: re-resolve from what is left
-                newer = versions
-            for version in reversed(newer):
-                try:
-                    self._get_version(model, version)
-                except ModelUnavailable:
-                    continue
-                with self._lock:
-                    if self._latest.get(model) != version:
-                        self._latest[model] = version
-                        self.swaps += 1
-                log.info("serving %s version %s as latest", model, version, extra={"model": model, "version": version})
-                break
-            else:
-                if current not in versions:
-                    with self._lock:
-                        self._latest.pop(model, None)
-                        for key in [k for k in self._cache if k[0] == model and k[1] not in versions]:
-                            del self._cache[key]
+
+    def _poll_model(self, model: str, current: str) -> None:
+        versions = self.registry.versions(model)
+        gone = current not in versions
+        newer = versions if gone else [v for v in versions if parse_version(v) > parse_version(current)]
+        chosen = None
+        for version in reversed(newer):
+            if chosen is not None:  # hidden by a newer valid version: still checked, so it shows if broken
+                self._verify(model, version)
+                continue
+            try:
+                self._get_version(model, version)
+            except ModelUnavailable:
+                continue
+            chosen = version
+            if self._advance(model, version, replacing=current if gone else None):
+                log.info("serving %s version %s as latest", model, version,
+                         extra={"model": model, "version": version})
+        if gone and chosen is None:
+            with self._lock:
+                if self._latest.get(model) == current:
+                    self._latest.pop(model, None)
+                for key in [k for k in self._cache if k[0] == model and k[1] not in versions]:
+                    del self._cache[key]
 
     def notice(self, model: str, version: str, retry_delays_s: tuple[float, ...] = (0.25, 1.0, 4.0)) -> None:
         """A worker says `version` of `model` landed: check at once, and again a little later while this host

@@ -170,6 +170,7 @@ class JobOut(BaseModel):
     warnings: list[str] = []
     error: str | None = None
     attempts: int = 0
+    resumed_from_step: int | None = None  # a retried job continues from its last checkpoint
     enqueued_at: str | None = None
     started_at: str | None = None
     ended_at: str | None = None

@@ -42,10 +42,20 @@ class Settings(BaseSettings):
     max_image_side: int = 256
     job_timeout_s: int = 7 * 24 * 3600  # RQ's default of 180 s would kill training
     job_retries: int = 2  # a job whose worker dies is retried and resumes from its last checkpoint
+    # security and abuse limits: see app/security.py and app/body_limit.py
+    api_keys: str = ""  # comma-separated bearer tokens; when set, mutating endpoints require one
+    protect_generation: bool = False  # also require a key for generation and exploration endpoints
+    rate_limit_per_minute: float = 0.0  # per client address on expensive endpoints; 0 disables
+    rate_limit_burst: int = 10  # requests a client may make at once before the rate applies
+    max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
 
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
     @property
     def queue_names(self) -> list[str]:

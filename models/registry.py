@@ -28,6 +28,24 @@ class VersionNotFound(LookupError):
     pass
 
 
+class RegistryUnavailable(OSError):
+    """A registry root exists but cannot be listed (permissions, replaced by a file, I/O error)."""
+
+
+def _entries(directory: Path, root: Path) -> list[Path]:
+    """What `directory` (the root or a model directory under it) holds; nothing if it does not exist."""
+    try:
+        return list(directory.iterdir())
+    except FileNotFoundError:
+        return []
+    except NotADirectoryError:
+        if directory != root and root.is_dir():
+            return []  # a stray file where a model directory would be
+        raise RegistryUnavailable(f"the registry at {root} is not a readable directory") from None
+    except OSError as e:
+        raise RegistryUnavailable(f"cannot read the registry at {root}: {e.strerror or e}") from None
+
+
 class Registry:
     def __init__(self, root: Path, read_only_roots: tuple[Path, ...] = ()):
         self.root = Path(root)
@@ -38,10 +56,7 @@ class Registry:
     def models(self) -> list[str]:
         names: set[str] = set()
         for root in self.roots:
-            try:
-                entries = list(root.iterdir())
-            except FileNotFoundError:
-                continue
+            entries = _entries(root, root)
             names.update(p.name for p in entries if p.is_dir() and not p.name.startswith("."))
         return sorted(names)
 
@@ -49,11 +64,7 @@ class Registry:
         validate_model_name(model)
         found: dict[int, Path] = {}
         for root in reversed(self.roots):  # the writable root wins on a clash
-            try:
-                entries = list((root / model).iterdir())
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for p in entries:
+            for p in _entries(root / model, root):
                 if p.name.isdigit() and p.is_dir():
                     found[int(p.name)] = p
         return found

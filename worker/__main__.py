@@ -10,10 +10,11 @@ import subprocess
 import sys
 
 from redis import Redis
-from rq import Queue, Worker
+from rq import Queue
 
 from models.logs import configure_logging
 from models.registry import Registry
+from worker.recovery import TrainingWorker
 from worker.settings import get_settings
 
 
@@ -38,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("worker").info("removed %d half-written versions left by a dead worker", len(removed))
     connection = Redis.from_url(settings.redis_url)
     queues = [Queue(name, connection=connection) for name in settings.queue_names]
-    worker = Worker(queues, connection=connection)
+    worker = TrainingWorker(queues, connection, job_monitoring_interval_s=settings.job_monitoring_interval_s,
+                            maintenance_interval_s=settings.maintenance_interval_s,
+                            heartbeat_grace_s=settings.heartbeat_grace_s)
     worker.work(with_scheduler=True)
     return 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gzip
 import logging
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SYNTHETIC_SIZE = 512
+MIN_IMAGE_SIDE = 4  # smaller pictures (a one-pixel image, say) hold nothing to learn from: skipped
 
 
 class DatasetError(ValueError):
@@ -36,6 +37,7 @@ class TrainingData:
     labels: torch.Tensor | None  # (N,) int64
     class_names: list[str] | None
     description: str
+    warnings: list[str] = field(default_factory=list)  # what was skipped, for the job's status
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -85,25 +87,34 @@ def load_folder(directory: Path, height: int, width: int) -> TrainingData:
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DatasetError(f"{directory} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    pictures, skipped = [], 0
+    pictures, unreadable, tiny = [], 0, 0
     for path in files:
         try:
             with Image.open(path) as im:
                 im.load()
+                if min(im.size) < MIN_IMAGE_SIDE:
+                    tiny += 1
+                    continue
                 pictures.append((path, im.convert("RGB")))
-        except (UnidentifiedImageError, OSError, ValueError):
-            skipped += 1
-    if skipped:
-        log.warning("skipped %d unreadable image files in %s", skipped, directory)
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            unreadable += 1
+    warnings = []
+    if unreadable:
+        warnings.append(f"skipped {unreadable} of {len(files)} image files in {directory} that could not be read")
+    if tiny:
+        warnings.append(f"skipped {tiny} images smaller than {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels in {directory}")
+    for warning in warnings:
+        log.warning(warning)
     if not pictures:
-        raise DatasetError(f"none of the {len(files)} image files in {directory} could be read")
+        raise DatasetError(f"none of the {len(files)} image files in {directory} could be used: "
+                           + "; ".join(warnings))
     top = [p.relative_to(directory).parts for p, _ in pictures]
     class_names = sorted({parts[0] for parts in top}) if all(len(parts) > 1 for parts in top) else None
     labels = (torch.tensor([class_names.index(parts[0]) for parts in top]) if class_names else None)
     # sizes and modes may differ: each picture is converted to RGB above and resized here
     resized = [np.asarray(im.resize((width, height), Image.BICUBIC)) for _, im in pictures]
     images = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).contiguous()
-    return TrainingData(images, labels, class_names, f"folder:{directory}")
+    return TrainingData(images, labels, class_names, f"folder:{directory}", warnings)
 
 
 def synthetic(height: int, width: int, channels: int, count: int = SYNTHETIC_SIZE, seed: int = 0) -> TrainingData:
@@ -134,7 +145,7 @@ def fit(data: TrainingData, height: int, width: int, channels: int) -> TrainingD
                                 align_corners=False).round().clamp(0, 255).to(torch.uint8)
                   for c in images.split(1024)]
         images = torch.cat(chunks)
-    return TrainingData(images.contiguous(), data.labels, data.class_names, data.description)
+    return TrainingData(images.contiguous(), data.labels, data.class_names, data.description, data.warnings)
 
 
 def load(spec: DatasetSpec, height: int, width: int, channels: int, fashion_mnist_dir: Path,
@@ -149,5 +160,5 @@ def load(spec: DatasetSpec, height: int, width: int, channels: int, fashion_mnis
         data = load_folder(resolve_dataset_path(spec.path, data_roots), height, width)
     if spec.limit and len(data) > spec.limit:
         data = TrainingData(data.images[: spec.limit], None if data.labels is None else data.labels[: spec.limit],
-                            data.class_names, data.description)
+                            data.class_names, data.description, data.warnings)
     return fit(data, height, width, channels)

@@ -51,6 +51,19 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def published_by(registry: Registry, model: str, job_id: str) -> list[str]:
+    """Versions of `model` that job `job_id` published, oldest first: the registry is the record that
+    survives a worker's death, whatever the job's meta in Redis says."""
+    mine = []
+    for version in registry.versions(model):
+        try:
+            if checkpoint.read_metadata(registry.path(model, version)).get("job_id") == job_id:
+                mine.append(version)
+        except (checkpoint.CheckpointError, OSError):
+            continue
+    return mine
+
+
 def _resume_state(registry: Registry, spec: TrainSpec, versions: list[str]):
     """A retried job continues from the last version it published before its worker died; a new job with
     `resume` continues from that registry version (weights, optimizer state, step)."""
@@ -83,10 +96,12 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     registry = Registry(settings.registry_dir)
+    registry.clean_debris()  # a retry after a horse killed mid-publish: its parent worker never restarted
     meta = job.meta
     meta.setdefault("versions", [])
     meta.setdefault("warnings", [])
     meta["attempts"] = meta.get("attempts", 0) + 1
+    meta["pid"] = os.getpid()  # the work horse: which process to look at (or kill) for this job
     job.save_meta()
 
     def should_stop() -> bool:
@@ -96,7 +111,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
         meta["waiting"] = f"another job is training model {spec.model!r}; this one starts when it ends"
         job.save_meta()
 
-    lock = ModelLock(job.connection, spec.model)
+    lock = ModelLock(job.connection, spec.model, owner=job.id)
     try:
         lock.acquire(should_stop, waiting)
     except Canceled:
@@ -116,7 +131,12 @@ def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Regist
     try:
         data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, settings.fashion_mnist_dir,
                              settings.data_root_paths, seed=spec.seed)
+        meta["warnings"] = list(data.warnings)
+        meta["versions"] = published_by(registry, spec.model, job.id)
         resume = _resume_state(registry, spec, meta["versions"])
+        if resume is not None:
+            meta["resumed_from_step"] = int(resume[1]["step"])
+        job.save_meta()
         trainer = Trainer(spec, data, Callbacks(publish=lambda c: None), resolve_device(settings.device),
                           progress_every_s=settings.progress_every_s, resume=resume)
     except (ValueError, OSError) as e:  # the user's to fix: say so in the job, not only in a traceback

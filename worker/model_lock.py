@@ -25,8 +25,13 @@ class Canceled(Exception):
 
 
 class ModelLock:
-    def __init__(self, connection: Redis, model: str, ttl_s: float = 30.0, poll_s: float = 0.5):
+    def __init__(self, connection: Redis, model: str, ttl_s: float = 30.0, poll_s: float = 0.5,
+                 owner: str | None = None):
         self.model, self.ttl_s, self.poll_s = model, ttl_s, poll_s
+        # the job id as the lock's token: a retry of a job whose worker was killed takes over the lock its
+        # dead attempt left, rather than waiting ttl_s for it to expire
+        self.owner = owner.encode() if owner else None
+        self.connection = connection
         self.lock: Lock = connection.lock(LOCK_KEY.format(model=model), timeout=ttl_s, sleep=min(poll_s, 0.1),
                                           thread_local=False)  # the renewing thread must see the token
         self._stop = threading.Event()
@@ -35,7 +40,7 @@ class ModelLock:
     def acquire(self, should_stop: Callable[[], bool], on_wait: Callable[[], None]) -> None:
         """Block until this job holds the model; `on_wait` runs once if another job holds it first."""
         waited = False
-        while not self.lock.acquire(blocking=True, blocking_timeout=self.poll_s):
+        while not self._take():
             if not waited:
                 on_wait()
                 waited = True
@@ -43,6 +48,16 @@ class ModelLock:
                 raise Canceled(f"canceled while waiting for another job on model {self.model!r}")
         self._renewer = threading.Thread(target=self._renew, name=f"model-lock-{self.model}", daemon=True)
         self._renewer.start()
+
+    def _take(self) -> bool:
+        if self.owner is not None and self.connection.get(self.lock.name) == self.owner:
+            self.lock.local.token = self.owner
+            try:
+                self.lock.reacquire()  # ours, from an earlier attempt of this job: back to a full ttl_s
+                return True
+            except LockError:  # expired in between: take it the ordinary way
+                pass
+        return self.lock.acquire(blocking=True, blocking_timeout=self.poll_s, token=self.owner)
 
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):

@@ -24,6 +24,10 @@ class WorkerSettings(BaseSettings):
     progress_every_s: float = 2.0
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    # recovery of jobs whose worker died: see worker/recovery.py
+    job_monitoring_interval_s: int = 30  # how often a worker renews the heartbeat of its running job
+    heartbeat_grace_s: int = 60  # a job whose heartbeat is older than interval + grace is abandoned
+    maintenance_interval_s: int = 60  # how often a worker looks for abandoned jobs to retry
 
     @property
     def queue_names(self) -> list[str]:

@@ -14,6 +14,7 @@ from app.errors import InvalidRequest, NotFound
 from app.generation import class_name, latents_for, png_b64, random_seeds, render, resolve_labels
 from app.pool import GeneratorPool, LoadedModel, ModelUnavailable
 from app.responses import model_headers, png_response
+from app.security import Expensive, ReadAccess
 from app.schemas import GenerateRequest, ImageOut, ImagesOut
 
 router = APIRouter(tags=["generation"])
@@ -30,7 +31,8 @@ def get_model(pool: GeneratorPool, model: str, version: str) -> LoadedModel:
 
 @router.post("/generate", response_model=ImagesOut, responses=IMAGE_RESPONSES,
              summary="Generate images from latents, seeds or a count, with class labels for conditional models")
-def generate(body: GenerateRequest, pool: PoolDep, settings: SettingsDep) -> Response:
+def generate(body: GenerateRequest, pool: PoolDep, settings: SettingsDep, _key: ReadAccess,
+             _rate: Expensive) -> Response:
     count = body.n or len(body.latents or body.seeds or [])
     if count > settings.max_images:
         field = "n" if body.n else ("latents" if body.latents else "seeds")
@@ -56,6 +58,8 @@ def seed_image(
     name: str,
     seed: Annotated[int, Path(ge=0, lt=2**63)],
     pool: PoolDep,
+    _key: ReadAccess,
+    _rate: Expensive,
     label: Annotated[str | None, Query(max_length=200, description="class name or index")] = None,
     truncation: Annotated[float, Query(gt=0, le=2)] = 1.0,
     version: Annotated[str, Query(max_length=32)] = "latest",

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import PoolDep, QueueDep, SettingsDep
 from app.errors import InvalidRequest
 from app.schemas import JobAccepted, JobOut, JobsOut, TrainRequest
+from app.security import Expensive, WriteAccess
 from models.names import InvalidName
 from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec, resolve_dataset_path
 
 router = APIRouter(prefix="/train", tags=["training"])
+
+# RQ's own rule for job ids; anything else could never name a job (and RQ raises on it)
+JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$", description="the id POST /train answered")]
 
 
 def check_limits(spec: TrainSpec, settings) -> None:
@@ -54,8 +60,8 @@ def check_queue(name: str | None, settings) -> str:
 
 
 @router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a training job")
-def submit(body: TrainRequest, queue: QueueDep, settings: SettingsDep, pool: PoolDep, request: Request
-           ) -> JSONResponse:
+def submit(body: TrainRequest, queue: QueueDep, settings: SettingsDep, pool: PoolDep, request: Request,
+           _key: WriteAccess, _rate: Expensive) -> JSONResponse:
     spec = body.spec()
     check_limits(spec, settings)
     check_resume(spec, pool.registry)
@@ -71,10 +77,10 @@ def list_jobs(queue: QueueDep) -> JobsOut:
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Status, progress, versions and error of a job")
-def job_status(job_id: str, queue: QueueDep) -> JobOut:
+def job_status(job_id: JobId, queue: QueueDep) -> JobOut:
     return JobOut(**queue.status(job_id))
 
 
 @router.delete("/{job_id}", response_model=JobOut, summary="Cancel a job; a running one stops at its next report")
-def cancel(job_id: str, queue: QueueDep) -> JobOut:
+def cancel(job_id: JobId, queue: QueueDep, _key: WriteAccess) -> JobOut:
     return JobOut(**queue.cancel(job_id))

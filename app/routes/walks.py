@@ -11,6 +11,7 @@ from app.errors import InvalidRequest
 from app.generation import interpolation_latents, latents_for, png_b64, render, resolve_labels
 from app.responses import MEDIA, animation_response, model_headers, png_response
 from app.routes.generate import get_model
+from app.security import Expensive, ReadAccess
 from app.schemas import ArithmeticRequest, InterpolateRequest
 
 router = APIRouter(tags=["exploration"])
@@ -18,7 +19,8 @@ router = APIRouter(tags=["exploration"])
 
 @router.post("/interpolate", responses={200: {"content": {m: {} for m in MEDIA.values()}}},
              summary="Walk the latent space from a start to an end (slerp or lerp)")
-def interpolate(body: InterpolateRequest, pool: PoolDep, settings: SettingsDep) -> Response:
+def interpolate(body: InterpolateRequest, pool: PoolDep, settings: SettingsDep, _key: ReadAccess,
+                _rate: Expensive) -> Response:
     if body.steps > settings.max_interpolation_steps:
         raise InvalidRequest("steps", f"at most {settings.max_interpolation_steps} steps")
     loaded = get_model(pool, body.model, body.version)
@@ -34,7 +36,8 @@ def interpolate(body: InterpolateRequest, pool: PoolDep, settings: SettingsDep) 
 
 @router.post("/arithmetic", responses={200: {"content": {"image/png": {}}}},
              summary="Vector arithmetic on mean latents of groups, e.g. A - B + C")
-def arithmetic(body: ArithmeticRequest, pool: PoolDep, settings: SettingsDep) -> Response:
+def arithmetic(body: ArithmeticRequest, pool: PoolDep, settings: SettingsDep, _key: ReadAccess,
+               _rate: Expensive) -> Response:
     if len(body.terms) > settings.max_arithmetic_terms:
         raise InvalidRequest("terms", f"at most {settings.max_arithmetic_terms} terms")
     if body.variations > settings.max_variations:

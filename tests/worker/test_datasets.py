@@ -54,3 +54,24 @@ def test_image_folders_mix_sizes_and_modes_skip_broken_files_and_take_classes_fr
 def test_synthetic_data_has_ten_classes_of_the_requested_shape():
     data = datasets.load(DatasetSpec(kind="synthetic", limit=40), 28, 28, 3, None, [])
     assert data.images.shape == (40, 3, 28, 28) and sorted(set(data.labels.tolist())) == list(range(10))
+
+
+def test_unreadable_and_one_pixel_images_are_skipped_and_counted_in_warnings(tmp_path):
+    for i in range(4):
+        Image.new("RGB", (20, 20), color=(i * 50, 0, 0)).save(tmp_path / f"good{i}.png")
+    Image.new("L", (30, 10)).save(tmp_path / "gray.jpg")
+    Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
+    (tmp_path / "text.png").write_text("this is not an image")
+    (tmp_path / "truncated.png").write_bytes((tmp_path / "good0.png").read_bytes()[:40])
+    (tmp_path / "notes.txt").write_text("ignored: not an image suffix")
+    data = datasets.load(DatasetSpec(kind="folder", path=str(tmp_path)), 16, 16, 1, tmp_path, [tmp_path])
+    assert data.images.shape == (5, 1, 16, 16)
+    assert any("skipped 2 of 8 image files" in w for w in data.warnings), data.warnings
+    assert any("skipped 1 images smaller than" in w for w in data.warnings), data.warnings
+
+
+def test_a_folder_with_nothing_usable_fails_saying_why(tmp_path):
+    Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(datasets.DatasetError, match="none of the 2 image files .* could be used: skipped 1"):
+        datasets.load(DatasetSpec(kind="folder", path=str(tmp_path)), 16, 16, 1, tmp_path, [tmp_path])

@@ -71,3 +71,15 @@ def test_a_job_canceled_while_waiting_gives_up(redis):
     with pytest.raises(Canceled, match="waiting for another job on model 'busy'"):
         ModelLock(redis, "busy", ttl_s=5, poll_s=0.05).acquire(lambda: True, lambda: None)
     holder.release()
+
+
+def test_a_retry_of_the_same_job_takes_over_the_lock_its_killed_attempt_left(redis):
+    dead = ModelLock(redis, "retried", ttl_s=30, poll_s=0.05, owner="job-1")
+    assert dead._take()  # held, then its process dies without releasing
+    started = time.monotonic()
+    retry = ModelLock(redis, "retried", ttl_s=30, poll_s=0.05, owner="job-1")
+    retry.acquire(_never, lambda: pytest.fail("the retry waited for its own lock"))
+    assert time.monotonic() - started < 1
+    other = ModelLock(redis, "retried", ttl_s=30, poll_s=0.05, owner="job-2")
+    assert not other.lock.acquire(blocking=False, token=b"job-2")  # anyone else still waits
+    retry.release()

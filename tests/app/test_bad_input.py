@@ -1,0 +1,95 @@
+"""Garbage in, a 4xx out that names the problem: limits from configuration and hostile values, over real HTTP."""
+
+import pytest
+
+from app.main import create_app
+from tests.conftest import make_settings
+from tests.support import LiveServer
+
+
+
+@pytest.fixture(scope="module")
+def tight(tiny_registry):
+    """The API with small limits, to show each comes from configuration."""
+    settings = make_settings(tiny_registry, max_images=4, max_interpolation_steps=5, max_arithmetic_terms=2,
+                             max_group_size=3, max_variations=2, max_train_steps=50, max_batch_size=8,
+                             max_image_side=32, max_body_bytes=5000)
+    with LiveServer(create_app(settings)) as server, server.client() as client:
+        yield client
+
+
+@pytest.mark.parametrize("path,body,field", [
+    ("/generate", {"model": "bars", "n": 5}, "n"),
+    ("/generate", {"model": "bars", "seeds": [1, 2, 3, 4, 5]}, "seeds"),
+    ("/interpolate", {"model": "bars", "start": {"seed": 1}, "end": {"seed": 2}, "steps": 6}, "steps"),
+    ("/arithmetic", {"model": "bars", "terms": [{"seeds": [1]}] * 3}, "terms"),
+    ("/arithmetic", {"model": "bars", "terms": [{"seeds": [1, 2, 3, 4]}]}, "terms"),
+    ("/arithmetic", {"model": "bars", "terms": [{"seeds": [1]}], "variations": 3}, "variations"),
+    ("/train", {"model": "m", "dataset": {"kind": "synthetic"}, "steps": 51}, "steps"),
+    ("/train", {"model": "m", "dataset": {"kind": "synthetic"}, "steps": 10, "batch_size": 9}, "batch_size"),
+    ("/train", {"model": "m", "dataset": {"kind": "synthetic"}, "steps": 10, "batch_size": 8, "image_size": 64}, "image_size"),
+])
+def test_limits_come_from_configuration(tight, path, body, field):
+    r = tight.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert any(field in map(str, e["loc"]) for e in r.json()["detail"]), r.text
+    assert "at most" in r.text or "less than" in r.text
+
+
+def test_a_body_over_the_configured_size_is_413(tight):
+    r = tight.post("/generate", json={"model": "bars", "latents": [[0.1234567891234] * 100] * 4})
+    assert r.status_code == 413 and "5000 bytes" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"model": "bars", "latents": [[1e308] * 100]}, "latents"),
+    ({"model": "bars", "latents": [[-1e30] + [0.0] * 99]}, "latents"),
+    ({"model": "bars", "latents": []}, "latents"),
+    ({"model": "bars", "latents": [[]]}, "latents"),
+    ({"model": "bars", "latents": [[0.0] * 101]}, "latents"),
+    ({"model": "bars", "seeds": []}, "seeds"),
+    ({"model": "bars", "seeds": "1,2"}, "seeds"),
+    ({"model": "bars", "seeds": [2**64]}, "seeds"),
+    ({"model": "bars", "seeds": [1.5]}, "seeds"),
+    ({"model": "bars", "seeds": [None]}, "seeds"),
+    ({"model": "bars", "n": 2**70}, "n"),
+    ({"model": "bars", "seeds": [1], "truncation": 1e308}, "truncation"),
+    ({"model": "bars", "seeds": [1], "format": "bmp"}, "format"),
+    ({"model": ["bars"], "seeds": [1]}, "model"),
+    ({"model": "", "seeds": [1]}, "model"),
+    ({"model": "x" * 10_000, "seeds": [1]}, "model"),
+    ({"model": "bars-cond", "seeds": [1], "labels": [[0]]}, "labels"),
+    ({"model": "bars-cond", "seeds": [1], "labels": ["bar-1" * 100]}, "labels"),
+])
+def test_hostile_generate_values_are_422_naming_the_field(live, body, field):
+    r = live.post("/generate", json=body)
+    assert r.status_code == 422, r.text
+    assert any(field in map(str, e["loc"]) for e in r.json()["detail"]), r.text
+
+
+def test_huge_arithmetic_weights_and_nan_in_terms_are_refused(live):
+    r = live.post("/arithmetic", json={"model": "bars", "terms": [{"weight": 1e308, "seeds": [1]}]})
+    assert r.status_code == 422 and "weight" in r.text
+    raw = b'{"model": "bars", "terms": [{"weight": NaN, "seeds": [1]}]}'
+    r = live.post("/arithmetic", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"]
+
+
+@pytest.mark.parametrize("depth", [100, 5000, 100_000])
+def test_deeply_nested_json_is_a_4xx_with_a_reason(live, depth):
+    raw = b'{"model": "bars", "seeds": ' + b"[" * depth + b"]" * depth + b"}"
+    r = live.post("/generate", content=raw, headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500 and r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize("name", ["модель", "模型", "😀", "bars\u0000", "bars\u202e", "ba rs", "café"])
+def test_unicode_model_names_are_unknown_or_refused_never_a_crash(live, name):
+    r = live.post("/generate", json={"model": name, "seeds": [1]})
+    assert r.status_code in (404, 422) and r.json()["detail"], r.text
+    r = live.post("/train", json={"model": name, "dataset": {"kind": "synthetic"}, "steps": 5})
+    assert r.status_code == 422 and "invalid model name" in r.text
+
+
+def test_a_non_json_content_type_is_a_4xx_with_a_reason(live):
+    r = live.post("/generate", content=b"model=bars&seeds=1", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert 400 <= r.status_code < 500 and r.json()["detail"]

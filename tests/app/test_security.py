@@ -1,0 +1,190 @@
+"""Who may call what, over real HTTP: API keys, rate limits, body size, data roots and name escapes."""
+
+import os
+
+import pytest
+
+from app.main import create_app
+from tests.conftest import make_settings
+from tests.support import LiveServer
+
+JOB = {"model": "my-gan", "dataset": {"kind": "synthetic"}, "steps": 10}
+GOOD, OTHER = "key-alpha-0123456789", "key-beta-9876543210"
+
+
+@pytest.fixture
+def keyed(tiny_registry, redis_server):
+    app = create_app(make_settings(tiny_registry, redis_server.url, api_keys=f"{GOOD},{OTHER}",
+                                   queue="security-tests"))
+    with LiveServer(app) as server, server.client() as client:
+        yield client
+
+
+def _auth(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_training_without_a_key_is_401_asking_for_a_bearer_token(keyed):
+    r = keyed.post("/train", json=JOB)
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    assert "Authorization: Bearer" in r.json()["detail"]
+
+
+def test_a_wrong_key_is_403_and_the_answer_says_nothing_about_the_real_keys(keyed):
+    answers = {keyed.post("/train", json=JOB, headers=_auth(k)).text
+               for k in ("nope", GOOD[:-1], GOOD + "x", "key-alpha", OTHER.upper())}
+    assert len(answers) == 1  # the same words whatever was sent, however close to a real key
+    r = keyed.post("/train", json=JOB, headers=_auth("nope"))
+    assert r.status_code == 403 and GOOD not in r.text and OTHER not in r.text
+
+
+def test_any_configured_key_may_submit_and_cancel(keyed):
+    for key in (GOOD, OTHER):
+        r = keyed.post("/train", json=JOB, headers=_auth(key))
+        assert r.status_code == 202, r.text
+    job = r.json()["id"]
+    assert keyed.delete(f"/train/{job}").status_code == 401
+    assert keyed.delete(f"/train/{job}", headers=_auth("nope")).status_code == 403
+    assert keyed.delete(f"/train/{job}", headers=_auth(GOOD)).json()["status"] == "canceled"
+
+
+def test_reading_jobs_and_generating_stay_open_unless_configured(keyed):
+    assert keyed.get("/train").status_code == 200
+    assert keyed.post("/generate", json={"model": "bars", "seeds": [1]}).status_code == 200
+
+
+def test_generation_can_be_keyed_too(tiny_registry):
+    app = create_app(make_settings(tiny_registry, api_keys=GOOD, protect_generation=True))
+    with LiveServer(app) as server, server.client() as client:
+        body = {"model": "bars", "seeds": [1]}
+        assert client.post("/generate", json=body).status_code == 401
+        assert client.get("/models/bars/seeds/1.png").status_code == 401
+        assert client.post("/interpolate", json={"model": "bars", "start": {"seed": 1}, "end": {"seed": 2}},
+                           headers=_auth("nope")).status_code == 403
+        assert client.post("/generate", json=body, headers=_auth(GOOD)).status_code == 200
+        assert client.get("/models").status_code == 200  # listing models is not generation
+
+
+def test_without_configured_keys_nothing_asks_for_one(live):
+    assert live.post("/generate", json={"model": "bars", "seeds": [1]}).status_code == 200
+
+
+def test_expensive_endpoints_are_rate_limited_per_client_with_retry_after(tiny_registry):
+    app = create_app(make_settings(tiny_registry, rate_limit_per_minute=6, rate_limit_burst=2))
+    with LiveServer(app) as server, server.client() as client:
+        body = {"model": "bars", "seeds": [1]}
+        assert [client.post("/generate", json=body).status_code for _ in range(2)] == [200, 200]
+        r = client.post("/interpolate", json={"model": "bars", "start": {"seed": 1}, "end": {"seed": 2}})
+        assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 10
+        assert "try again" in r.json()["detail"]
+        assert client.get("/models").status_code == 200  # cheap endpoints are not counted
+
+
+def test_a_body_over_the_configured_size_is_413(tiny_registry):
+    app = create_app(make_settings(tiny_registry, max_body_bytes=2000))
+    with LiveServer(app) as server, server.client() as client:
+        big = {"model": "bars", "latents": [[0.5] * 100] * 10}
+        r = client.post("/generate", json=big)
+        assert r.status_code == 413 and "2000 bytes" in r.json()["detail"]
+
+        def chunks():  # no Content-Length: counted as it streams
+            yield b'{"model": "bars", "latents": ['
+            for _ in range(100):
+                yield b"[" + b",".join([b"0.5"] * 100) + b"],"
+            yield b"[0.5]]}"
+        r = client.post("/generate", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        assert client.post("/generate", json={"model": "bars", "seeds": [1]}).status_code == 200
+
+
+@pytest.fixture
+def rooted(tiny_registry, redis_server, tmp_path):
+    root = tmp_path / "data"
+    (root / "faces").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "escape").symlink_to(outside)
+    app = create_app(make_settings(tiny_registry, redis_server.url, data_roots=str(root),
+                                   queue="security-roots"))
+    with LiveServer(app) as server, server.client() as client:
+        yield client, root
+
+
+@pytest.mark.parametrize("path", ["{root}/../outside", "/etc", "{root}/escape", "{root}/escape/..",
+                                  "../../../../etc/passwd", "{root}/faces/../../outside"])
+def test_dataset_paths_outside_the_data_roots_are_refused_before_enqueueing(rooted, path):
+    client, root = rooted
+    r = client.post("/train", json=JOB | {"dataset": {"kind": "folder", "path": path.format(root=root)}})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"][0]
+    assert detail["loc"][-1] == "path" and "outside the allowed data roots" in detail["msg"]
+
+
+def test_a_dataset_path_under_a_data_root_is_accepted(rooted):
+    client, root = rooted
+    r = client.post("/train", json=JOB | {"dataset": {"kind": "folder", "path": str(root / "faces")}})
+    assert r.status_code == 202, r.text
+    client.delete(f"/train/{r.json()['id']}")
+
+
+@pytest.mark.parametrize("url", ["/models/..%2F..%2Fetc", "/models/%2E%2E", "/models/bars/seeds/1.png?version=../../x",
+                                 "/models/bars/versions/..%2F..%2F..%2Fetc%2Fpasswd/samples.png",
+                                 "/models/%C3%A9t%C3%A9%F0%9F%98%80", "/models/bars-cond/versions/-1/samples.png",
+                                 "/models/.jobs", "/models/bars/versions/000001%00/samples.png"])
+def test_model_and_version_names_cannot_escape_the_registry(live, url):
+    r = live.get(url)
+    assert r.status_code in (404, 422), r.text
+    assert r.json()["detail"]
+
+
+def test_a_pickled_generator_in_the_registry_is_never_loaded(tmp_path):
+    """A version whose weights file is a pickle (torch.save) is invalid; the pickle is never executed."""
+    import json
+    import torch
+    from models import checkpoint
+    from tests.support import train_tiny
+
+    train_tiny(tmp_path, "pickled", "dcgan", steps=2)
+    version = tmp_path / "pickled" / "000001"
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"payload": Exploit()}, version / checkpoint.WEIGHTS)
+    metadata = json.loads((version / checkpoint.METADATA).read_text())
+    metadata["files"][checkpoint.WEIGHTS] = checkpoint.sha256_file(version / checkpoint.WEIGHTS)
+    (version / checkpoint.METADATA).write_text(json.dumps(metadata))
+
+    with LiveServer(create_app(make_settings(tmp_path))) as server, server.client() as client:
+        r = client.post("/generate", json={"model": "pickled", "seeds": [1]})
+        assert r.status_code == 404 and "no valid version" in r.json()["detail"]
+        assert client.get("/models/pickled").json()["version_details"]["000001"]["valid"] is False
+    assert not marker.exists()
+
+
+def test_the_openapi_schema_documents_the_bearer_scheme(live):
+    schema = live.get("/openapi.json").json()
+    assert any(s.get("scheme") == "bearer" for s in schema["components"]["securitySchemes"].values())
+
+
+def test_a_token_bucket_allows_its_burst_then_refills_at_the_configured_rate():
+    from app.security import TokenBuckets
+
+    now = [0.0]
+    buckets = TokenBuckets(per_minute=30, burst=2, clock=lambda: now[0])  # one token every 2 s
+    assert [buckets.take("a"), buckets.take("a")] == [0, 0]
+    assert buckets.take("a") == pytest.approx(2.0)
+    assert buckets.take("b") == 0  # per client
+    now[0] = 2.0
+    assert buckets.take("a") == 0 and buckets.take("a") > 0
+
+
+def test_every_configured_key_is_accepted_and_nothing_else():
+    from app.security import KeyRing
+
+    ring = KeyRing([GOOD, OTHER])
+    assert ring.accepts(GOOD) and ring.accepts(OTHER)
+    assert not any(ring.accepts(k) for k in ("", GOOD[:-1], GOOD + " ", OTHER.upper()))
+    assert not KeyRing([]).enabled
