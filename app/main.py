@@ -18,7 +18,7 @@ from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
 from app.pool import GeneratorPool, registry_from
-from app.routes import events, generate, health, metrics, models, playground, train, walks
+from app.routes import events, generate, health, metrics, models, playground, train, walks, watch
 from app.seed_cache import SeedImageCache
 from app.settings import Settings, get_settings
 from models.devices import DeviceUnavailable, resolve_device
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
     errors.install(app)
     security.install(app, settings)
-    for module in (health, models, generate, walks, train, events, metrics, playground):
+    for module in (health, models, generate, walks, train, watch, events, metrics, playground):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")
     return app
