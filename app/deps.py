@@ -1,4 +1,8 @@
-"""Dependencies as Annotated aliases, so route signatures read like types."""
+"""Dependencies as Annotated aliases, so route signatures read like types.
+
+They are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per dependency
+per request that cost more than the rest of a seed-URL request (bench/serve.py).
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,35 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.batcher import MicroBatcher
 from app.jobs import JobQueue
 from app.pool import GeneratorPool
+from app.seed_cache import SeedImageCache
 from app.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _pool(request: Request) -> GeneratorPool:
+async def _pool(request: Request) -> GeneratorPool:
     return request.app.state.pool
 
 
-def _queue(request: Request) -> JobQueue:
+async def _queue(request: Request) -> JobQueue:
     return request.app.state.queue
+
+
+async def _batcher(request: Request) -> MicroBatcher:
+    return request.app.state.batcher
+
+
+async def _seed_cache(request: Request) -> SeedImageCache:
+    return request.app.state.seed_cache
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[GeneratorPool, Depends(_pool)]
 QueueDep = Annotated[JobQueue, Depends(_queue)]
+BatcherDep = Annotated[MicroBatcher, Depends(_batcher)]
+SeedCacheDep = Annotated[SeedImageCache, Depends(_seed_cache)]

@@ -11,14 +11,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app import errors, security
+from app.batcher import MicroBatcher
 from app.body_limit import BodyLimitMiddleware
+from app.inference import DTYPES, precision_candidates, preparer, serving_threads
 from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
 from app.pool import GeneratorPool, registry_from
-from app.routes import events, generate, health, metrics, models, playground, quality, train, walks
+from app.routes import events, generate, health, metrics, models, playground, quality, train, walks, watch
+from app.seed_cache import SeedImageCache
 from app.settings import Settings, get_settings
-from models.devices import DeviceUnavailable, inference_dtype, resolve_device
+from models.devices import DeviceUnavailable, resolve_device
 from models.logs import configure_logging
 
 log = logging.getLogger("app")
@@ -30,7 +33,8 @@ def _device(settings: Settings) -> tuple[torch.device, torch.dtype]:
     except DeviceUnavailable as e:  # refuse to start: a GPU replica silently on CPU would be a surprise
         raise RuntimeError(f"GAN_DEVICE: {e}") from None
     try:
-        return device, inference_dtype(device, settings.inference_precision)
+        # the precision tried first; each model's own is chosen when it loads (app/inference.py)
+        return device, DTYPES[precision_candidates(settings.inference_precision, device)[0]]
     except ValueError as e:
         raise RuntimeError(f"GAN_INFERENCE_PRECISION: {e}") from None
 
@@ -38,13 +42,17 @@ def _device(settings: Settings) -> tuple[torch.device, torch.dtype]:
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(serving_threads(settings.torch_threads))
     device, dtype = _device(settings)
+
+    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last)
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
-                         device, settings.cache_size, dtype)
+                         device, settings.cache_size, dtype, prepare=prepare)
     pool.start(settings.watch_interval_s)
     app.state.pool = pool
+    app.state.batcher = MicroBatcher(settings.batch_max_images, settings.batch_wait_ms / 1000, settings.batching)
+    app.state.batcher.start()
+    app.state.seed_cache = SeedImageCache(int(settings.seed_cache_mb * 2**20))
     app.state.listener = None
     if settings.version_notifications:
         app.state.listener = VersionListener(settings.redis_url,
@@ -52,8 +60,9 @@ async def lifespan(app: FastAPI):
         app.state.listener.start()
     app.state.queue = JobQueue(settings.redis_url, settings.queue, settings.job_timeout_s, settings.job_retries,
                                settings.queue_names)
-    log.info("serving registry %s on %s (%s)", settings.registry_dir, pool.device, dtype)
+    log.info("serving registry %s on %s (%s first)", settings.registry_dir, pool.device, dtype)
     yield
+    app.state.batcher.stop()
     if app.state.listener is not None:
         app.state.listener.stop()
     pool.stop()
@@ -75,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
     errors.install(app)
     security.install(app, settings)
-    for module in (health, models, quality, generate, walks, train, events, metrics, playground):
+    for module in (health, models, quality, generate, walks, train, watch, events, metrics, playground):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")
     return app

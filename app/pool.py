@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from app.inference import DTYPES, Prepared
 from models.checkpoint import CheckpointError, load_generator
 from models.names import InvalidName, format_version, parse_version, validate_model_name
 from models.registry import Registry, RegistryUnavailable, VersionNotFound
@@ -51,6 +52,7 @@ class LoadedModel:
     metadata: dict[str, Any]
     device: torch.device
     dtype: torch.dtype = torch.float32  # autocast dtype of forward passes
+    prepared: Prepared | None = None  # how the serving engine runs it; None: as loaded, under `dtype`
 
     @property
     def latent_dim(self) -> int:
@@ -67,8 +69,9 @@ class LoadedModel:
 
 class GeneratorPool:
     def __init__(self, registry: Registry, device: torch.device, cache_size: int = 3,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, prepare: Callable[[LoadedModel], Prepared] | None = None):
         self.registry, self.device, self.cache_size, self.dtype = registry, device, max(1, cache_size), dtype
+        self.prepare = prepare  # runs once per load, on the loading thread
         self._cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._latest: dict[str, str] = {}  # models in use -> newest version that loaded
         self._invalid: dict[tuple[str, str], tuple[str, tuple]] = {}  # (model, version) -> reason, fingerprint
@@ -90,6 +93,28 @@ class GeneratorPool:
     def loaded(self) -> list[tuple[str, str]]:
         with self._lock:
             return list(self._cache)
+
+    def loaded_models(self) -> list[LoadedModel]:
+        with self._lock:
+            return list(self._cache.values())
+
+    def peek(self, model: str, version: str = "latest") -> LoadedModel | None:
+        """The loaded model when it is already in memory, touching no file: safe on the event loop."""
+        try:
+            if version == "best":
+                return None  # needs the registry's record of the best version
+            with self._lock:
+                if version == "latest":
+                    version = self._latest.get(model, "")
+                    key = (model, version)
+                else:
+                    key = (model, format_version(parse_version(version)))
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    return self._cache[key]
+        except (InvalidName, ValueError):
+            return None  # get() reports it properly
+        return None
 
     def get(self, model: str, version: str = "latest") -> LoadedModel:
         try:
@@ -201,8 +226,15 @@ class GeneratorPool:
         except OSError as e:  # the disk, not the checkpoint: not remembered, so it recovers
             raise RegistryUnavailable(f"cannot read version {version} of {model!r}: {e}") from None
         self._mark_valid(model, version)
-        log.info("loaded %s version %s", model, version, extra={"model": model, "version": version})
-        return LoadedModel(model, version, generator, metadata, self.device, self.dtype)
+        loaded = LoadedModel(model, version, generator, metadata, self.device, self.dtype)
+        if self.prepare is not None:
+            prepared = self.prepare(loaded)
+            loaded = replace(loaded, prepared=prepared, dtype=DTYPES[prepared.precision])
+        log.info("loaded %s version %s%s", model, version,
+                 "" if loaded.prepared is None else f" ({loaded.prepared.precision}, "
+                 f"{'batched' if loaded.prepared.batchable else 'one image at a time'})",
+                 extra={"model": model, "version": version})
+        return loaded
 
     def _verify(self, model: str, version: str) -> None:
         """Load a version once on the CPU, without serving it, to find out whether it is valid; remember it if not."""

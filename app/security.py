@@ -59,11 +59,13 @@ def _check_key(request: Request, credentials: HTTPAuthorizationCredentials | Non
         raise HTTPException(403, "the API key is not valid", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-def require_write_key(request: Request, credentials: Credentials) -> None:
+# The dependencies are `async def`: they only compare digests and count tokens, and FastAPI would run a plain
+# `def` dependency in its thread pool, a thread hop per dependency per request (docs/benchmarks.md).
+async def require_write_key(request: Request, credentials: Credentials) -> None:
     _check_key(request, credentials)
 
 
-def require_read_key(request: Request, credentials: Credentials) -> None:
+async def require_read_key(request: Request, credentials: Credentials) -> None:
     settings: Settings = request.app.state.settings
     if settings.protect_generation:
         _check_key(request, credentials)
@@ -105,7 +107,7 @@ class TokenBuckets:
             del self._buckets[client]
 
 
-def rate_limit(request: Request) -> None:
+async def rate_limit(request: Request) -> None:
     buckets: TokenBuckets = request.app.state.rate_limits
     if not buckets.enabled:
         return

@@ -6,7 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # models.devices.PRECISIONS; kept here so settings import no torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_REGISTRY = REPO_ROOT / "models" / "shipped"
@@ -21,9 +24,16 @@ class Settings(BaseSettings):
     queue: str = "training"
     allowed_queues: str = ""  # comma-separated queues a /train body may name, besides `queue`
     device: str = "auto"  # auto, cpu, cuda, cuda:N
-    inference_precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16, fp16
+    inference_precision: str = "auto"  # auto (bf16/fp16 where the probe finds it faithful), fp32, bf16, fp16
     version_notifications: bool = True  # subscribe to workers' pub/sub notices for prompt hot swaps
-    torch_threads: int = 0  # 0: torch's default
+    torch_threads: int = 0  # 0: all cores but one (at least one), leaving a core to the event loop and encoders
+    batching: bool = True  # micro-batch concurrent generation requests for the same version
+    batch_max_images: int = 32  # images per shared forward pass
+    batch_wait_ms: float = 2.0  # how long the first request of a batch waits for company
+    model_precision: str = ""  # per-model overrides, comma-separated model=precision
+    precision_tolerance: int = 4  # largest per-pixel drift from fp32 (levels of 255) a lower precision may have
+    channels_last: bool = True
+    seed_cache_mb: float = 32.0  # encoded seed-URL PNGs kept in memory
     cache_size: int = 3  # generators kept loaded (LRU over model-version pairs)
     watch_interval_s: float = 1.0  # registry poll period for hot swaps
     cors_origins: str = "*"  # comma-separated; empty disables CORS
@@ -52,6 +62,29 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @field_validator("inference_precision")
+    @classmethod
+    def _known_precision(cls, value: str) -> str:
+        if value not in PRECISIONS:
+            raise ValueError(f"unknown precision {value!r}; valid: {', '.join(PRECISIONS)}")
+        return value
+
+    @field_validator("model_precision")
+    @classmethod
+    def _known_model_precisions(cls, value: str) -> str:
+        for item in filter(None, (i.strip() for i in value.split(","))):
+            name, _, precision = item.partition("=")
+            if not name.strip() or precision.strip() not in PRECISIONS:
+                raise ValueError(f"{item!r}: write model=precision with precision one of {', '.join(PRECISIONS)}")
+        return value
+
+    def precision_for(self, model: str) -> str:
+        for item in self.model_precision.split(","):
+            name, _, value = item.partition("=")
+            if name.strip() == model and value.strip():
+                return value.strip()
+        return self.inference_precision
 
     @property
     def api_key_list(self) -> list[str]:

@@ -56,10 +56,14 @@ def local_pool(registry: Path):
     """A GeneratorPool over the registry (and the shipped default), as the API would load it."""
     import torch
 
+    from app.inference import preparer
     from app.pool import GeneratorPool, registry_from
 
     settings = Settings(registry_dir=registry)
     threads = int(os.environ.get("GAN_TORCH_THREADS", "0") or 0)
     if threads:
         torch.set_num_threads(threads)
-    return GeneratorPool(registry_from(registry, settings.shipped_registry_dir), torch.device("cpu"), cache_size=1)
+    # prepared as the API prepares them (precision, batch-invariant layers), so both write the same bytes
+    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last)
+    return GeneratorPool(registry_from(registry, settings.shipped_registry_dir), torch.device("cpu"), cache_size=1,
+                         prepare=prepare)

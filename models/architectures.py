@@ -2,16 +2,39 @@
 
 A checkpoint records the architecture name and the generator's config, so serving rebuilds the network from
 this table and never from code stored in a file. Unknown names are rejected with the list of valid ones.
+Each entry also carries its paper's training defaults (objective, optimizer, critic steps, regularisers),
+which a job spec falls back to for whatever the user leaves out.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+import torch
 from torch import nn
 
-from models import dcgan
+from models import dcgan, mlp, progan
+
+
+@dataclass(frozen=True)
+class OptimizerDefaults:
+    name: str = "adam"  # adam, rmsprop or sgd (models.optimizers)
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)  # adam only
+    momentum: float = 0.0  # rmsprop and sgd only
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """The paper's recipe; DCGAN's (Adam 2e-4, beta1 0.5, one D step) unless an entry says otherwise."""
+
+    optimizer: OptimizerDefaults = OptimizerDefaults()
+    d_steps: int = 1  # discriminator (critic) steps per generator step
+    weight_clip: float = 0.0  # WGAN: clamp every critic parameter to +-weight_clip; 0 = off
+    gradient_penalty: float = 0.0  # WGAN-GP lambda; 0 = off
+    drift: float = 0.0  # ProGAN epsilon-drift on the critic's real outputs; 0 = off
+    d_norm: str = "batch"  # convolutional discriminators: batch, layer or none
 
 
 @dataclass(frozen=True)
@@ -22,13 +45,25 @@ class Architecture:
     make_config: Callable[..., dict]  # (spec, num_classes) -> generator/discriminator config
     build_generator: Callable[[dict], nn.Module]
     build_discriminator: Callable[[dict], nn.Module]
+    defaults: TrainingDefaults = field(default_factory=TrainingDefaults)
+    # weight initialisation applied to both networks after building; None keeps the modules' own
+    init: Callable[[nn.Module], None] | None = dcgan.init_weights
+    check_size: Callable[[int, int], object] = dcgan.stem_size  # raises ValueError for sizes it cannot build
+    # progressive models: (config, step, total steps, phase steps or None) -> (level, alpha) for set_growth
+    growth: Callable[[dict, int, int, int | None], tuple[int, float]] | None = None
+    # and the real images D sees at (level, alpha)
+    fade_reals: Callable[[torch.Tensor, int, float], torch.Tensor] | None = None
+    options: frozenset[str] = frozenset()  # the architecture-specific TrainSpec fields it reads
+    summary: str = ""
 
+
+# DCGAN family
 
 def _dcgan_config(spec, num_classes: int) -> dict:
     return asdict(dcgan.DCGANConfig(
         height=spec.height, width=spec.width, channels=spec.channels, latent_dim=spec.latent_dim,
         base_width=spec.base_width, num_classes=num_classes, upsample=spec.upsample,
-        kernel_size=spec.kernel_size,
+        kernel_size=spec.kernel_size, d_norm=spec.d_norm_name,
     ))
 
 
@@ -40,11 +75,76 @@ def _dcgan_discriminator(config: dict) -> nn.Module:
     return dcgan.Discriminator(dcgan.DCGANConfig(**config))
 
 
+# the original MLP GAN and its conditional version
+
+def _mlp_config(spec, num_classes: int) -> dict:
+    return asdict(mlp.MLPConfig(height=spec.height, width=spec.width, channels=spec.channels,
+                                latent_dim=spec.latent_dim, num_classes=num_classes,
+                                condition=spec.condition or "multiply"))
+
+
+def _mlp_generator(config: dict) -> nn.Module:
+    return mlp.Generator(mlp.MLPConfig(**config))
+
+
+def _mlp_discriminator(config: dict) -> nn.Module:
+    return mlp.Discriminator(mlp.MLPConfig(**config))
+
+
+def _any_size(height: int, width: int) -> None:
+    return None
+
+
+# progressive growing
+
+def _progan_config(spec, num_classes: int) -> dict:
+    return asdict(progan.ProGANConfig(height=spec.height, width=spec.width, channels=spec.channels,
+                                      latent_dim=spec.latent_dim, base_width=spec.base_width,
+                                      num_classes=num_classes))
+
+
+def _progan_generator(config: dict) -> nn.Module:
+    return progan.Generator(progan.ProGANConfig(**config))
+
+
+def _progan_discriminator(config: dict) -> nn.Module:
+    return progan.Discriminator(progan.ProGANConfig(**config))
+
+
+def _progan_growth(config: dict, step: int, total_steps: int, phase_steps: int | None) -> tuple[int, float]:
+    levels = progan.ProGANConfig(**config).levels
+    # by default the steps are spread evenly: one phase at 4x4, then a fade-in and a stable phase per level
+    return progan.growth(step, levels, phase_steps or max(1, -(-total_steps // (2 * levels - 1))))
+
+
+DCGAN_OPTIONS = frozenset({"upsample", "kernel_size", "d_norm"})
+WGAN = TrainingDefaults(optimizer=OptimizerDefaults("rmsprop", 5e-5), d_steps=5, weight_clip=0.01)
+WGAN_GP = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-4, (0.0, 0.9)), d_steps=5,
+                           gradient_penalty=10.0, d_norm="layer")
+PROGAN = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-3, (0.0, 0.99)), d_steps=1,
+                          gradient_penalty=10.0, drift=0.001, d_norm="none")
+
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in [
-        Architecture("dcgan", False, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator),
-        Architecture("cdcgan", True, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator),
+        Architecture("gan", False, "non-saturating", _mlp_config, _mlp_generator, _mlp_discriminator,
+                     init=None, check_size=_any_size, summary="MLP GAN (Goodfellow et al. 2014)"),
+        Architecture("cgan", True, "non-saturating", _mlp_config, _mlp_generator, _mlp_discriminator,
+                     init=None, check_size=_any_size, options=frozenset({"condition"}),
+                     summary="conditional MLP GAN (Mirza & Osindero 2014)"),
+        Architecture("dcgan", False, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
+                     options=DCGAN_OPTIONS, summary="DCGAN (Radford et al. 2015)"),
+        Architecture("cdcgan", True, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
+                     options=DCGAN_OPTIONS,
+                     summary="conditional DCGAN: one-hot labels into G's input and as maps into D"),
+        Architecture("wgan", False, "wasserstein", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
+                     defaults=WGAN, options=DCGAN_OPTIONS, summary="WGAN with weight clipping (Arjovsky et al. 2017)"),
+        Architecture("wgan-gp", False, "wasserstein", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
+                     defaults=WGAN_GP, options=DCGAN_OPTIONS, summary="WGAN-GP (Gulrajani et al. 2017)"),
+        Architecture("progan", False, "wasserstein", _progan_config, _progan_generator, _progan_discriminator,
+                     defaults=PROGAN, init=None, check_size=progan.check_size, growth=_progan_growth,
+                     fade_reals=progan.fade_reals, options=frozenset({"growth_phase_steps"}),
+                     summary="progressive growing (Karras et al. 2018)"),
     ]
 }
 

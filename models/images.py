@@ -25,12 +25,13 @@ def grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np
     n, h, w, c = images.shape
     columns = columns or math.ceil(math.sqrt(n))
     rows = math.ceil(n / columns)
-    out = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, c), dtype=np.uint8)
-    for i in range(n):
-        r, col = divmod(i, columns)
-        y, x = padding + r * (h + padding), padding + col * (w + padding)
-        out[y : y + h, x : x + w] = images[i]
-    return out
+    # every cell carries its gutter above and to the left; one reshape lays the cells out
+    cells = np.zeros((rows * columns, h + padding, w + padding, c), dtype=np.uint8)
+    cells[:n, padding:, padding:] = images
+    tiled = cells.reshape(rows, columns, h + padding, w + padding, c).transpose(0, 2, 1, 3, 4)
+    tiled = tiled.reshape(rows * (h + padding), columns * (w + padding), c)
+    # (rows*(h+p), cols*(w+p), C) -> add the gutter below and to the right
+    return np.pad(tiled, ((0, padding), (0, padding), (0, 0)))
 
 
 def _pil(image: np.ndarray) -> Image.Image:

@@ -32,11 +32,21 @@ def _minimax_g(fake: torch.Tensor) -> torch.Tensor:
     return -F.softplus(fake).mean()
 
 
+def _wasserstein_d(real: torch.Tensor, fake: torch.Tensor, real_targets: torch.Tensor) -> torch.Tensor:
+    # the critic maximises E[C(x)] - E[C(G(z))]; Lipschitz comes from clipping or a penalty (models.penalties)
+    return fake.mean() - real.mean()
+
+
+def _wasserstein_g(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
 OBJECTIVES: dict[str, Objective] = {
     o.name: o
     for o in [
         Objective("non-saturating", _bce_d, _non_saturating_g, True),
         Objective("minimax", _bce_d, _minimax_g, True),
+        Objective("wasserstein", _wasserstein_d, _wasserstein_g, False),
     ]
 }
 

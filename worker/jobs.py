@@ -16,10 +16,11 @@ import torch
 from rq import get_current_job
 from rq.job import Job
 
-from models import checkpoint, evaluations
+from models import checkpoint, evaluations, jobfiles
 from models.devices import resolve_device as _resolve_device
 from models.evaluation import FULL_N, evaluate as evaluate_generator
-from models.registry import Registry
+from models.names import InvalidName
+from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec
 from worker import datasets
 from worker.announce import announce
@@ -31,7 +32,7 @@ from worker.trainer import Callbacks, Checkpoint, Progress, Trainer
 log = logging.getLogger(__name__)
 
 CANCEL_KEY = "gan:cancel:{job_id}"  # the API sets it; the loop polls it
-JOBS_DIR = ".jobs"  # per-job artefacts (sample grids) inside the registry root
+JOBS_DIR = jobfiles.JOBS_DIR  # per-job artefacts (sample grids, metrics) inside the registry root
 
 
 def resolve_device(setting: str) -> torch.device:
@@ -42,7 +43,7 @@ def resolve_device(setting: str) -> torch.device:
 
 
 def job_dir(registry_root: Path, job_id: str) -> Path:
-    return registry_root / JOBS_DIR / job_id
+    return jobfiles.job_dir(registry_root, job_id)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -66,12 +67,28 @@ def published_by(registry: Registry, model: str, job_id: str) -> list[str]:
 
 
 def _resume_state(registry: Registry, spec: TrainSpec, versions: list[str]):
-    """A retried job continues from the last version it published before its worker died."""
-    if not versions:
+    """A retried job continues from the last version it published before its worker died; a new job with
+    `resume` continues from that registry version (weights, optimizer state, step)."""
+    if versions:
+        model, version = spec.model, versions[-1]
+    elif spec.resume is not None:
+        model, version = spec.resume.model, spec.resume.version
+        try:
+            if version in ("latest", "best"):
+                found = registry.latest(model) if version == "latest" else registry.best(model)
+                if found is None:
+                    raise VersionNotFound(f"model {model!r} has no {version!r} version to resume from")
+                version = found
+            registry.path(model, version)
+        except (VersionNotFound, InvalidName) as e:
+            raise ValueError(f"cannot resume: {e}") from None
+    else:
         return None
-    directory = registry.path(spec.model, versions[-1])
-    log.info("resuming from %s version %s", spec.model, versions[-1])
-    return checkpoint.load_training_state(directory)
+    log.info("resuming from %s version %s", model, version)
+    try:
+        return checkpoint.load_training_state(registry.path(model, version))
+    except checkpoint.CheckpointError as e:
+        raise ValueError(f"cannot resume from version {version} of {model!r}: {e}") from None
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +153,9 @@ def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Regist
         job.retries_left = 0  # a bad spec or dataset fails the same way every time: no retries
         raise
 
-    samples_dir = job_dir(settings.registry_dir, job.id) / "samples"
+    directory = job_dir(settings.registry_dir, job.id)
+    samples_dir = directory / jobfiles.SAMPLES
+    jobfiles.truncate_metrics(directory, trainer.step)
     scorer = Scorer(spec, data, registry, settings.fashion_mnist_dir, settings.eval_budget_s,
                     resolve_device(settings.device))
 
@@ -168,11 +187,20 @@ def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Regist
                             "images_per_s": round(p.images_per_s, 1), "eta_s": round(p.eta_s, 1)}
         job.save_meta()
 
+    def metrics(record: dict) -> None:
+        jobfiles.append_metrics(directory, [record])
+
+    def warning(message: str) -> None:
+        log.warning("job %s: %s", job.id, message)
+        meta["warnings"].append(message)
+        job.save_meta()
+
     def samples(step: int, png: bytes) -> None:
         _write_atomically(samples_dir / f"{step:08d}.png", png)
         meta["samples_step"] = step
 
-    trainer.callbacks = Callbacks(publish=publish, progress=progress, samples=samples, should_stop=should_stop)
+    trainer.callbacks = Callbacks(publish=publish, progress=progress, samples=samples, should_stop=should_stop,
+                                  metrics=metrics, warning=warning)
     result = trainer.run()
     meta["canceled"] = result.stopped
     job.save_meta()

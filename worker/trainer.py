@@ -7,20 +7,23 @@ callbacks it is given, so tests run it in-process.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from models import checkpoint, devices, images as imaging
+from models import checkpoint, devices, images as imaging, penalties
 from models.architectures import get_architecture
-from models.dcgan import init_weights
 from models.latents import seed_latents
 from models.losses import get_objective
+from models.optimizers import apply_hyperparameters, build_optimizer
 from models.spec import TrainSpec
 from worker.datasets import TrainingData
+from worker.monitor import MetricsWindow, Monitor, batch_diversity
 
 SAMPLE_COLUMNS = 8
 
@@ -54,6 +57,8 @@ class Callbacks:
     progress: Callable[[Progress], None] = lambda p: None
     samples: Callable[[int, bytes], None] = lambda step, png: None
     should_stop: Callable[[], bool] = lambda: False
+    metrics: Callable[[dict[str, float]], None] = lambda record: None  # one record per metrics window
+    warning: Callable[[str], None] = lambda message: None  # saturation, mode collapse
 
 
 @dataclass
@@ -78,8 +83,11 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 class Trainer:
     def __init__(self, spec: TrainSpec, data: TrainingData, callbacks: Callbacks, device: torch.device,
-                 progress_every_s: float = 2.0, resume: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None):
+                 progress_every_s: float = 2.0, resume: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None,
+                 monitor: Monitor | None = None, channels_last: bool = True):
         self.spec, self.data, self.callbacks, self.device = spec, data, callbacks, device
+        # channels-last convolutions are about 15% faster on CPU here (docs/benchmarks.md); same numbers otherwise
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.progress_every_s = progress_every_s
         self.architecture = get_architecture(spec.architecture)
         self.objective = get_objective(spec.objective_name)
@@ -94,17 +102,26 @@ class Trainer:
         torch.manual_seed(spec.seed)
         self.G = self.architecture.build_generator(self.config).to(device)
         self.D = self.architecture.build_discriminator(self.config).to(device)
-        self.G.apply(init_weights)
-        self.D.apply(init_weights)
+        if self.architecture.init is not None:
+            self.G.apply(self.architecture.init)
+            self.D.apply(self.architecture.init)
+        self.G.to(memory_format=self.memory_format)
+        self.D.to(memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if spec.ema_decay > 0 else None
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=spec.lr, betas=spec.betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=spec.lr, betas=spec.betas)
+        self.opt_choice = {"g": spec.optimizer_choice("g"), "d": spec.optimizer_choice("d")}
+        self.opt_g = build_optimizer(self.G.parameters(), self.opt_choice["g"])
+        self.opt_d = build_optimizer(self.D.parameters(), self.opt_choice["d"])
+        self.d_steps, self.clip = spec.d_steps_value, spec.weight_clip_value
+        self.gp_lambda, self.drift = spec.gradient_penalty_value, spec.drift_value
         self.amp_dtype = devices.training_dtype(device, spec.precision)
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (the scaler is then a no-op)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.rng = torch.Generator(device="cpu").manual_seed(spec.seed)  # data order and latents
         self.step = 0
         self.versions: list[str] = []
+        self.window = MetricsWindow()
+        self.monitor = monitor or Monitor(spec.metrics_every)
+        self.warnings: list[str] = []
 
         self.images = data.images.to(device)
         self.labels = data.labels.to(device) if data.labels is not None else None
@@ -133,13 +150,28 @@ class Trainer:
         tensors |= opt_g | opt_d
         tensors["rng.data"] = self.rng.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
-        info = {"step": str(self.step), "opt_g": opt_g_info, "opt_d": opt_d_info}
+        info = {"step": str(self.step), "opt_g": opt_g_info, "opt_d": opt_d_info,
+                "architecture": self.spec.architecture, "generator_config": json.dumps(self.config, sort_keys=True),
+                "opt_g_name": self.opt_choice["g"].name, "opt_d_name": self.opt_choice["d"].name}
         return tensors, info
 
     def _load_state(self, tensors: dict[str, torch.Tensor], info: dict[str, str]) -> None:
         def part(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
+        # a version of another architecture or size cannot continue here: say what differs
+        if "architecture" in info and info["architecture"] != self.spec.architecture:
+            raise ValueError(f"cannot resume: the version is a {info['architecture']!r} model, "
+                             f"this job trains {self.spec.architecture!r}")
+        if "generator_config" in info and json.loads(info["generator_config"]) != json.loads(json.dumps(self.config)):
+            saved = json.loads(info["generator_config"])
+            diff = {k: (saved.get(k), v) for k, v in json.loads(json.dumps(self.config)).items() if saved.get(k) != v}
+            raise ValueError(f"cannot resume: the version's networks differ from this job's (saved, asked): {diff}")
+        for network in ("g", "d"):
+            saved_name = info.get(f"opt_{network}_name")
+            if saved_name and saved_name != self.opt_choice[network].name:
+                raise ValueError(f"cannot resume: the version trained {network.upper()} with {saved_name}, "
+                                 f"this job asks for {self.opt_choice[network].name}")
         self.G.load_state_dict(part("g."), strict=True)
         self.D.load_state_dict(part("d."), strict=True)
         if self.G_ema is not None:
@@ -147,55 +179,132 @@ class Trainer:
             self.G_ema.load_state_dict(ema or self.G.state_dict(), strict=True)
         self.opt_g.load_state_dict(checkpoint.unflatten_optimizer(tensors, info["opt_g"], "opt_g"))
         self.opt_d.load_state_dict(checkpoint.unflatten_optimizer(tensors, info["opt_d"], "opt_d"))
+        apply_hyperparameters(self.opt_g, self.opt_choice["g"])
+        apply_hyperparameters(self.opt_d, self.opt_choice["d"])
         self.rng.set_state(tensors["rng.data"])
         torch.set_rng_state(tensors["rng.torch"])
         self.step = int(info["step"])
+        if self.step >= self.spec.steps:
+            raise ValueError(f"the version to resume is at step {self.step}; set steps above it "
+                             "(steps count from the model's first step)")
 
     # the loop
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         index = torch.randint(len(self.data), (self.spec.batch_size,), generator=self.rng).to(self.device)
         real = self.images[index].float().div_(127.5).sub_(1.0)
+        if self.spec.augment_flip:
+            flip = (torch.rand(real.shape[0], generator=self.rng) < 0.5).to(self.device)
+            real = torch.where(flip[:, None, None, None], real.flip(-1), real)
+        real = real.contiguous(memory_format=self.memory_format)
         return real, (self.labels[index] if self.num_classes else None)
 
-    def _train_step(self) -> dict[str, torch.Tensor]:
-        real, labels = self._batch()
-        z = torch.randn(real.shape[0], self.spec.latent_dim, generator=self.rng).to(self.device)
-        autocast = devices.autocast(self.device, self.amp_dtype)
+    def _latents(self, count: int) -> torch.Tensor:
+        return torch.randn(count, self.spec.latent_dim, generator=self.rng).to(self.device)
 
-        # (1) update D: maximize log(D(x)) + log(1 - D(G(z)))
+    def _d_input(self, images: torch.Tensor) -> torch.Tensor:
+        p = self.spec.d_input_dropout
+        return F.dropout(images, p, training=True) if p else images
+
+    def _real_targets(self, count: int) -> torch.Tensor:
+        """1 - label_smoothing for each real image, 0 for the fraction whose label is flipped."""
+        targets = torch.full((count,), 1.0 - self.spec.label_smoothing)
+        if self.spec.label_flip:
+            targets[torch.rand(count, generator=self.rng) < self.spec.label_flip] = 0.0
+        return targets.to(self.device)
+
+    def _set_growth(self) -> dict[str, torch.Tensor]:
+        if self.architecture.growth is None:
+            return {}
+        level, alpha = self.architecture.growth(self.config, self.step, self.spec.steps, self.spec.growth_phase_steps)
+        self.growth_state = (level, alpha)
+        for network in (self.G, self.D, self.G_ema):
+            if network is not None:
+                network.set_growth(level, alpha)
+        return {"resolution": torch.tensor(float(4 << level)), "alpha": torch.tensor(alpha)}
+
+    def _d_step(self, keep_graph: bool, autocast) -> dict[str, torch.Tensor]:
+        """One discriminator (critic) update; on the last of them G's graph is kept for G's update."""
+        real, labels = self._batch()
+        if self.architecture.fade_reals is not None:
+            real = self.architecture.fade_reals(real, *self.growth_state)
+        z = self._latents(real.shape[0])
         self.opt_d.zero_grad(set_to_none=True)
         with autocast:
-            fake = self.G(z, labels)
-            real_out = self.D(real, labels).float()
-            fake_out = self.D(fake.detach(), labels).float()
-            loss_d = self.objective.d_loss(real_out, fake_out, torch.ones_like(real_out))
+            with torch.set_grad_enabled(keep_graph):
+                fake = self.G(z, labels)
+            real_out = self.D(self._d_input(real), labels).float()
+            fake_out = self.D(self._d_input(fake.detach()), labels).float()
+            # maximize log(D(x)) + log(1 - D(G(z))), or the critic's E[C(x)] - E[C(G(z))]
+            loss_d = self.objective.d_loss(real_out, fake_out, self._real_targets(real_out.shape[0]))
+        stats = {}
+        if self.gp_lambda:
+            epsilon = torch.rand(real.shape[0], generator=self.rng).to(self.device)
+            gp = penalties.gradient_penalty(lambda x: self.D(x, labels).float(), real, fake, epsilon)
+            loss_d = loss_d + self.gp_lambda * gp
+            stats["gradient_penalty"] = gp.detach()
+        if self.drift:
+            loss_d = loss_d + self.drift * penalties.drift_penalty(real_out)
         self.scaler.scale(loss_d).backward()
         self.scaler.step(self.opt_d)
+        self.scaler.update()  # after every optimizer step: with several critic steps, step() may not repeat
+        if self.clip:
+            penalties.clip_weights(self.D, self.clip)
+        self._last = (real, fake, labels)
+        return {"loss_d": loss_d.detach(), "real_out": real_out.detach(), "fake_out": fake_out.detach(), **stats}
 
-        # (2) update G
+    def _train_step(self) -> dict[str, torch.Tensor]:
+        autocast = devices.autocast(self.device, self.amp_dtype)
+        growth = self._set_growth()
+        # (1) update D (the critic) d_steps times, each on a fresh batch
+        for i in range(self.d_steps):
+            d = self._d_step(keep_graph=i == self.d_steps - 1, autocast=autocast)
+        real, fake, labels = self._last
+
+        # (2) update G on the last D step's fakes
         self.opt_g.zero_grad(set_to_none=True)
         with autocast:
-            gen_out = self.D(fake, labels).float()
+            gen_out = self.D(self._d_input(fake), labels).float()
             loss_g = self.objective.g_loss(gen_out)
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_g)
-        self.scaler.update()  # once per iteration, after both optimizers stepped
+        self.scaler.update()
         if self.G_ema is not None:
             _ema_update(self.G_ema, self.G, self.spec.ema_decay)
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "real_out": real_out.detach().mean(),
-                "fake_out": fake_out.detach().mean(), "gen_out": gen_out.detach().mean()}
-
-    def _summaries(self, stats: dict[str, torch.Tensor]) -> tuple[dict[str, float], dict[str, float]]:
-        losses = {"d": stats["loss_d"].item(), "g": stats["loss_g"].item()}
+        stats = {"loss_d": d["loss_d"], "loss_g": loss_g.detach(), **growth}
         if self.objective.probability_output:
-            d_real = torch.sigmoid(stats["real_out"]).item()
-            d_fake = torch.sigmoid(stats["fake_out"]).item()
             # MATLAB's scores: G wants D(G(z)) high, D wants D(x) high and D(G(z)) low
-            scores = {"generator": torch.sigmoid(stats["gen_out"]).item(),
-                      "discriminator": (d_real + 1 - d_fake) / 2}
+            stats["score_g"] = torch.sigmoid(gen_out.detach()).mean()
+            stats["score_d"] = (torch.sigmoid(d["real_out"]).mean() + 1 - torch.sigmoid(d["fake_out"]).mean()) / 2
         else:
-            scores = {"wasserstein_estimate": (stats["real_out"] - stats["fake_out"]).item()}
+            stats["wasserstein"] = d["real_out"].mean() - d["fake_out"].mean()
+        if "gradient_penalty" in d:
+            stats["gradient_penalty"] = d["gradient_penalty"]
+        return stats
+
+    def _record(self) -> dict[str, float] | None:
+        """Flush the metrics window into one record, with the diversity of the last fake batch."""
+        means = self.window.flush()
+        if means is None:
+            return None
+        real, fake, labels = self._last
+        with torch.no_grad():
+            spread = batch_diversity(real, labels).clamp_min(1e-6)
+            means["diversity"] = (batch_diversity(fake, labels) / spread).item()
+        record = {"step": self.step, **{k: round(v, 6) for k, v in means.items()}}
+        self.callbacks.metrics(record)
+        for message in self.monitor.check(record):
+            self.warnings.append(message)
+            self.callbacks.warning(message)
+        return record
+
+    @staticmethod
+    def _summaries(record: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+        losses = {"d": record["loss_d"], "g": record["loss_g"]}
+        if "score_g" in record:
+            scores = {"generator": record["score_g"], "discriminator": record["score_d"]}
+        else:
+            scores = {"wasserstein_estimate": record["wasserstein"]}
         return losses, scores
 
     def _serving_generator(self) -> nn.Module:
@@ -223,6 +332,7 @@ class Trainer:
             "dataset": {**self.spec.dataset.model_dump(), "description": self.data.description,
                         "images": len(self.data)},
             "training": self.spec.model_dump(mode="json"),
+            "effective": self.spec.effective(),
             "ema": self.G_ema is not None,
             "trained_on": {"device": str(self.device), "precision": str(self.amp_dtype).removeprefix("torch.")},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -239,19 +349,24 @@ class Trainer:
         self.D.train()
         spec = self.spec
         last_report, window_start, window_step = 0.0, time.monotonic(), self.step
+        record: dict[str, float] | None = None
         while self.step < spec.steps:
-            stats = self._train_step()
+            self.window.add(self._train_step())
             self.step += 1
             now = time.monotonic()
             final = self.step == spec.steps
+            if self.step % spec.metrics_every == 0 or final:
+                # .item() synchronises: once per window, never per step
+                record = self._record() or record
             if now - last_report >= self.progress_every_s or final:
-                # .item() synchronises: only at reporting time, never per step
-                losses, scores = self._summaries(stats)
+                losses, scores = self._summaries(record) if record else ({}, {})
                 rate = (self.step - window_step) * spec.batch_size / max(now - window_start, 1e-9)
                 eta = (spec.steps - self.step) * spec.batch_size / max(rate, 1e-9)
-                self.callbacks.progress(Progress(self.step, spec.steps, losses, scores, rate, eta))
+                self.callbacks.progress(Progress(self.step, spec.steps, losses, scores, rate, eta,
+                                                 list(self.warnings)))
                 last_report, window_start, window_step = now, now, self.step
                 if not final and self.callbacks.should_stop():
+                    self._record()
                     self._publish()
                     return Result(self.step, self.versions, stopped=True)
             if self.step % spec.sample_every == 0 and not final:

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import QueueDep, SettingsDep
 from app.errors import Unavailable
 from app.jobs import JobQueue
+from app.routes.train import JobId  # ids RQ would refuse are 422 here, never a 500
 from app.schemas import JobOut
 
 router = APIRouter(prefix="/train", tags=["training"])
@@ -57,7 +58,7 @@ async def job_events(request: Request, queue: JobQueue, job_id: str, first: dict
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "`event: status` with a JobOut body on every change; "
                                             "`event: end` when the job finished, failed or was canceled"}})
-async def events(job_id: str, request: Request, queue: QueueDep, settings: SettingsDep) -> StreamingResponse:
+async def events(job_id: JobId, request: Request, queue: QueueDep, settings: SettingsDep) -> StreamingResponse:
     # an unknown job or a dead Redis answers 404/503 before the stream opens
     first = await run_in_threadpool(queue.status, job_id)
     return StreamingResponse(job_events(request, queue, job_id, first, settings.events_poll_s),

@@ -8,10 +8,12 @@ from typing import Annotated
 import torch
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from app.deps import PoolDep, SettingsDep
+from app.deps import BatcherDep, PoolDep, SeedCacheDep, SettingsDep
 from app.errors import InvalidRequest, NotFound
-from app.generation import class_name, latents_for, png_b64, random_seeds, render, resolve_labels
+from app.generation import (class_name, latents_for, png_b64, random_seeds, render_batched, render_png,
+                            resolve_labels)
 from app.pool import GeneratorPool, LoadedModel, ModelUnavailable
 from app.responses import model_headers, png_response
 from app.security import Expensive, ReadAccess
@@ -30,22 +32,16 @@ def get_model(pool: GeneratorPool, model: str, version: str) -> LoadedModel:
         raise NotFound(str(e)) from None
 
 
-@router.post("/generate", response_model=ImagesOut, responses=IMAGE_RESPONSES,
-             summary="Generate images from latents, seeds or a count, with class labels for conditional models")
-def generate(body: GenerateRequest, pool: PoolDep, settings: SettingsDep, _key: ReadAccess,
-             _rate: Expensive) -> Response:
-    count = body.n or len(body.latents or body.seeds or [])
-    if count > settings.max_images:
-        field = "n" if body.n else ("latents" if body.latents else "seeds")
-        raise InvalidRequest(field, f"{count} images asked for; at most {settings.max_images} per request")
-    loaded = get_model(pool, body.model, body.version)
-    seeds = random_seeds(body.n) if body.n else body.seeds
-    latents = latents_for(loaded, body.latents, seeds if body.latents is None else None, "latents")
-    labels = resolve_labels(body.labels, count, loaded)
-    images = render(loaded, latents, labels, body.truncation)
-    if body.format == "png":
-        headers = {"X-Seeds": ",".join(map(str, seeds))} if seeds else {}
-        return png_response(loaded, images, extra_headers=headers)
+async def model_for(pool: GeneratorPool, model: str, version: str) -> LoadedModel:
+    """The loaded model; a load (file reads, a forward probe) runs off the event loop."""
+    return pool.peek(model, version) or await run_in_threadpool(get_model, pool, model, version)
+
+
+def _seed_header(seeds: list[int] | None) -> dict[str, str]:
+    return {"X-Seeds": ",".join(map(str, seeds))} if seeds else {}
+
+
+def _json_images(loaded: LoadedModel, images, seeds, labels) -> JSONResponse:
     out = ImagesOut(model=loaded.name, version=loaded.version, images=[
         ImageOut(png_base64=png_b64(image), seed=seeds[i] if seeds else None,
                  label=class_name(loaded, None if labels is None else int(labels[i])))
@@ -53,13 +49,37 @@ def generate(body: GenerateRequest, pool: PoolDep, settings: SettingsDep, _key: 
     return JSONResponse(out.model_dump(), headers=model_headers(loaded))
 
 
+@router.post("/generate", response_model=ImagesOut, responses=IMAGE_RESPONSES,
+             summary="Generate images from latents, seeds or a count, with class labels for conditional models")
+async def generate(body: GenerateRequest, pool: PoolDep, settings: SettingsDep, batcher: BatcherDep,
+                   _key: ReadAccess, _rate: Expensive) -> Response:
+    count = body.n or len(body.latents or body.seeds or [])
+    if count > settings.max_images:
+        field = "n" if body.n else ("latents" if body.latents else "seeds")
+        raise InvalidRequest(field, f"{count} images asked for; at most {settings.max_images} per request")
+    loaded = await model_for(pool, body.model, body.version)
+    seeds = random_seeds(body.n) if body.n else body.seeds
+    latents = latents_for(loaded, body.latents, seeds if body.latents is None else None, "latents")
+    labels = resolve_labels(body.labels, count, loaded)
+    if body.format == "png" and count == 1:
+        png = await render_png(batcher, loaded, latents, labels, body.truncation)
+        return Response(png, media_type="image/png", headers=model_headers(loaded) | _seed_header(seeds))
+    images = await render_batched(batcher, loaded, latents, labels, body.truncation)
+    # encoding runs in the thread pool: a grid of 64 takes milliseconds the event loop must not lose
+    if body.format == "png":
+        return await run_in_threadpool(png_response, loaded, images, None, _seed_header(seeds))
+    return await run_in_threadpool(_json_images, loaded, images, seeds, labels)
+
+
 @router.get("/models/{name}/seeds/{seed}.png", responses=IMAGE_RESPONSES,
             summary="One deterministic image per seed, cacheable, for <img src=...>")
-def seed_image(
+async def seed_image(
     name: str,
     seed: Annotated[int, Path(ge=0, lt=2**63)],
     pool: PoolDep,
     request: Request,
+    batcher: BatcherDep,
+    cache: SeedCacheDep,
     _key: ReadAccess,
     _rate: Expensive,
     label: Annotated[str | None, Query(max_length=200, description="class name or index")] = None,
@@ -77,13 +97,16 @@ def seed_image(
             raise NotFound(f"model {name!r} has no 'best' version yet")
         return RedirectResponse(str(request.url.include_query_params(version=best)), status_code=307,
                                 headers={"Cache-Control": "no-cache"})
-    loaded = get_model(pool, name, version)
+    loaded = await model_for(pool, name, version)
     parsed: list[int | str] | None = None
     if label is not None:
         parsed = [int(label)] if label.isdigit() else [label]
     labels = resolve_labels(parsed, 1, loaded, "label")
+    # the precision is part of the answer's identity: bf16 pixels may differ from fp32 ones by a few levels
+    precision = loaded.prepared.precision if loaded.prepared is not None else "fp32"
     etag = '"' + hashlib.sha256(
-        f"{loaded.name}/{loaded.version}/{seed}/{None if labels is None else int(labels[0])}/{truncation!r}".encode()
+        f"{loaded.name}/{loaded.version}/{seed}/{None if labels is None else int(labels[0])}/{truncation!r}/"
+        f"{precision}".encode()
     ).hexdigest()[:32] + '"'
     pinned = version not in ("latest", "best")
     headers = {
@@ -93,5 +116,9 @@ def seed_image(
     }
     if if_none_match == etag:
         return Response(status_code=304, headers=headers | model_headers(loaded))
-    images = render(loaded, torch.stack([latents_for(loaded, None, [seed], "seed")[0]]), labels, truncation)
-    return png_response(loaded, images, extra_headers=headers)
+    key = (loaded.name, loaded.version, seed, None if labels is None else int(labels[0]), truncation)
+    png = cache.get(key)
+    if png is None:
+        png = await render_png(batcher, loaded, latents_for(loaded, None, [seed], "seed"), labels, truncation)
+        cache.put(key, png)
+    return Response(png, media_type="image/png", headers=headers | model_headers(loaded))

@@ -10,8 +10,16 @@ from app.deps import PoolDep, QueueDep
 router = APIRouter(tags=["health"])
 
 
+def _serving(loaded) -> dict:
+    """How the engine runs a version: precision chosen at load, and whether it shares forward passes."""
+    p = loaded.prepared
+    if p is None:
+        return {}
+    return {"precision": p.precision, "batched": p.batchable, "max_pixel_diff_vs_fp32": p.max_pixel_diff}
+
+
 @router.get("/healthz", summary="The process is up")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -28,7 +36,7 @@ def readyz(pool: PoolDep, queue: QueueDep, request: Request) -> JSONResponse:
         "status": "ready" if registry_ok else "unavailable",
         "registry": {"path": str(root), "readable": registry_ok},
         "redis": {"reachable": redis_ok, "note": None if redis_ok else "generation works; /train answers 503"},
-        "models_loaded": [{"model": m, "version": v} for m, v in pool.loaded()],
+        "models_loaded": [{"model": m.name, "version": m.version} | _serving(m) for m in pool.loaded_models()],
         "device": str(pool.device),
         "dtype": str(pool.dtype).removeprefix("torch."),
         "version_notifications": _listener_state(request),

@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
-from app.deps import QueueDep, SettingsDep
+from app.deps import PoolDep, QueueDep, SettingsDep
 from app.errors import InvalidRequest
 from app.schemas import JobAccepted, JobOut, JobsOut, TrainRequest
 from app.security import Expensive, WriteAccess
+from models.names import InvalidName
+from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec, resolve_dataset_path
 
 router = APIRouter(prefix="/train", tags=["training"])
@@ -33,6 +35,22 @@ def check_limits(spec: TrainSpec, settings) -> None:
             raise InvalidRequest("dataset.path", str(e)) from None
 
 
+def check_resume(spec: TrainSpec, registry: Registry) -> None:
+    """A job that resumes from a version nobody can find would only fail in the worker: refuse it now."""
+    if spec.resume is None:
+        return
+    model, version = spec.resume.model, spec.resume.version
+    try:
+        if version == "latest":
+            version = registry.latest(model) or ""
+        elif version == "best":
+            version = registry.best(model) or ""
+        registry.path(model, version)
+    except (VersionNotFound, InvalidName):
+        raise InvalidRequest("resume", f"model {model!r} has no version {spec.resume.version!r} to resume from; "
+                             f"versions: {', '.join(registry.versions(model)) or 'none'}") from None
+
+
 def check_queue(name: str | None, settings) -> str:
     if name is None:
         return settings.queue
@@ -42,10 +60,11 @@ def check_queue(name: str | None, settings) -> str:
 
 
 @router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a training job")
-def submit(body: TrainRequest, queue: QueueDep, settings: SettingsDep, request: Request, _key: WriteAccess,
-           _rate: Expensive) -> JSONResponse:
+def submit(body: TrainRequest, queue: QueueDep, settings: SettingsDep, pool: PoolDep, request: Request,
+           _key: WriteAccess, _rate: Expensive) -> JSONResponse:
     spec = body.spec()
     check_limits(spec, settings)
+    check_resume(spec, pool.registry)
     job_id = queue.submit(spec, check_queue(body.queue, settings))
     url = str(request.url_for("job_status", job_id=job_id))
     return JSONResponse(JobAccepted(id=job_id, status="queued", status_url=url).model_dump(),

@@ -1,0 +1,264 @@
+"""Serving benchmark: raw forward, HTTP ceiling, and the real server under 1/8/32 clients, batching on and off.
+
+    python -m bench.serve --model shipped --model 64x64x3 --seconds 4 --memory
+
+For each model it writes a checkpoint (random weights unless `shipped`: speed does not depend on them) into a
+temporary registry, then in one run:
+  1. the raw generator forward, prepared as the server prepares it, at batch 1..128: best images/s;
+  2. the HTTP ceiling: /healthz answers/s with 32 clients;
+  3. the server (uvicorn, `app.main:app`, its own process) with 1, 8 and 32 clients each asking one image at a
+     time from a fresh seed URL (no cache hits): images/s and p50/p95/p99;
+  4. the same with micro-batching off (GAN_BATCHING=false);
+and with --memory, the server's resident memory serving one version, then after loading 10 versions in turn,
+--memory-passes times over, with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own process; its CPU share
+is reported. Everything stays on loopback; every phase is bounded by --seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+
+from app.inference import prepare, serving_threads
+from models import checkpoint, images as imaging
+from models.architectures import get_architecture
+from models.dcgan import DCGANConfig, init_weights
+from models.latents import seed_latents
+from models.registry import Registry
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = {  # name -> (architecture, DCGANConfig)
+    "64x64x3": ("dcgan", DCGANConfig(height=64, width=64, channels=3, base_width=64)),
+    "28x28x1c": ("cdcgan", DCGANConfig(height=28, width=28, channels=1, base_width=64, num_classes=10)),
+    "32x32x1": ("dcgan", DCGANConfig(height=32, width=32, channels=1, base_width=64)),
+}
+CLASSES = [f"class-{i}" for i in range(10)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_random_model(registry: Registry, name: str, config_name: str, versions: int = 1) -> None:
+    """Versions of a generator with random weights and batch-norm statistics of real activations."""
+    architecture, cfg = CONFIGS[config_name]
+    arch = get_architecture(architecture)
+    config = cfg.__dict__ | {}
+    for v in range(versions):
+        torch.manual_seed(v)
+        generator = arch.build_generator(config)
+        generator.apply(init_weights)
+        with torch.no_grad():  # train-mode passes give the running statistics realistic values
+            generator(torch.randn(64, cfg.latent_dim), torch.randint(0, 10, (64,)) if cfg.num_classes else None)
+        metadata = {"architecture": architecture, "generator_config": config, "latent_dim": cfg.latent_dim,
+                    "image": {"height": cfg.height, "width": cfg.width, "channels": cfg.channels},
+                    "classes": CLASSES if cfg.num_classes else None, "step": 0, "model": name}
+        registry.publish(name, lambda d: checkpoint.write_checkpoint(d, metadata, generator.state_dict()))
+
+
+def timed(fn, min_s: float = 0.25, repeats: int = 5) -> float:
+    """Median seconds per call over `repeats` windows of at least min_s / repeats each."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        calls, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < min_s / repeats or calls == 0:
+            fn()
+            calls += 1
+        times.append(elapsed / calls)
+    return statistics.median(times)
+
+
+def raw_forward(directory: Path, threads: int, precision: str) -> dict:
+    torch.set_num_threads(serving_threads(threads))
+    generator, metadata = checkpoint.load_generator(directory)
+    classes = metadata.get("classes")
+    prepared = prepare(generator, torch.device("cpu"), metadata["latent_dim"], classes, precision)
+    per_batch = {}
+    for batch in (1, 4, 8, 16, 32, 64, 128):
+        z = seed_latents(list(range(batch)), metadata["latent_dim"])
+        y = torch.arange(batch) % 10 if classes else None
+        per_batch[batch] = batch / timed(lambda: prepared.forward(z, y))
+    one = prepared.forward(seed_latents([1], metadata["latent_dim"]), torch.tensor([1]) if classes else None)[0]
+    best = max(per_batch, key=per_batch.get)
+    return {"precision": prepared.precision, "rowwise_linear": prepared.rowwise_linear,
+            "batchable": prepared.batchable, "max_pixel_diff": prepared.max_pixel_diff,
+            "images_per_s": per_batch, "best_batch": best, "best_images_per_s": per_batch[best],
+            "batch1_ms": 1000 / per_batch[1], "encode_ms": 1000 * timed(lambda: imaging.encode_png(one))}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    """`uvicorn app.main:app` in its own process, serving `registry` with these extra settings."""
+
+    def __init__(self, registry: Path, env: dict[str, str]):
+        self.port = free_port()
+        environment = {**os.environ, "GAN_REGISTRY_DIR": str(registry),
+                       "GAN_SHIPPED_REGISTRY_DIR": str(registry / ".none"),
+                       "GAN_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "GAN_VERSION_NOTIFICATIONS": "false",
+                       **env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning", "--no-access-log"], cwd=REPO_ROOT, env=environment)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the server did not start")
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=60)
+
+    def load(self, path: str, clients: int, seconds: float, rate: float = 0.0) -> dict:
+        before = cpu_seconds(self.process.pid)
+        out = subprocess.run([sys.executable, "-m", "bench.loadgen", "--port", str(self.port), "--path", path,
+                              "--clients", str(clients), "--seconds", str(seconds), "--warmup", "1",
+                              "--rate", str(rate)],
+                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=seconds + 60, check=True)
+        result = json.loads(out.stdout)
+        server_cpu = cpu_seconds(self.process.pid) - before
+        result["server_cpu_s"] = server_cpu
+        # CPU time per answer: on a shared machine a steadier measure of cost than answers per second
+        result["server_cpu_ms_per_request"] = 1000 * server_cpu / max(result["requests"], 1)
+        result["client_cpu_share"] = result["cpu_s"] / max(result["cpu_s"] + server_cpu, 1e-9)
+        if result["errors"]:
+            raise RuntimeError(f"{result['errors']} failed requests, e.g. {result['first_error']}")
+        return result
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def image_path(model: str, conditional: bool) -> str:
+    return f"/models/{model}/seeds/{{n}}.png?version=1" + ("&label=3" if conditional else "")
+
+
+def bench_model(config_name: str, root: Path, args) -> dict:
+    registry = Registry(root / config_name)
+    model = "bench-" + config_name.lower()
+    if config_name == "shipped":
+        shipped = REPO_ROOT / "models" / "shipped"
+        name = next(p.name for p in shipped.iterdir() if p.is_dir())
+        shutil.copytree(shipped / name, registry.root / model)
+    else:
+        write_random_model(registry, model, config_name)
+    directory = registry.path(model, "000001")
+    conditional = bool(checkpoint.read_metadata(directory).get("classes"))
+    result = {"model": config_name, "raw": raw_forward(directory, args.threads, args.precision)}
+    print(json.dumps({"raw": result["raw"]}), flush=True)
+    env = {"GAN_TORCH_THREADS": str(args.threads), "GAN_INFERENCE_PRECISION": args.precision,
+           "GAN_BATCH_MAX_IMAGES": str(args.max_batch), "GAN_BATCH_WAIT_MS": str(args.wait_ms)}
+    path = image_path(model, conditional)
+    for batching in ("true", "false"):
+        server = Server(registry.root, env | {"GAN_BATCHING": batching})
+        try:
+            assert server.get(path.format(n=0)).status_code == 200  # loads and prepares the version
+            runs = {}
+            if batching == "true":
+                runs["healthz_1"] = server.load("/healthz", 1, args.seconds)
+                runs["healthz_32"] = server.load("/healthz", 32, args.seconds)
+            for clients in (1, 8, 32):
+                runs[f"images_{clients}"] = server.load(path, clients, args.seconds)
+            result["batching_" + ("on" if batching == "true" else "off")] = runs
+            print(json.dumps({batching: {k: {m: v[m] for m in ("per_s", "p50_ms", "p99_ms", "client_cpu_share")}
+                                         for k, v in runs.items()}}), flush=True)
+        finally:
+            server.stop()
+    return result
+
+
+def bench_memory(root: Path, args) -> dict:
+    registry = Registry(root / "memory")
+    write_random_model(registry, "mem", "64x64x3", versions=10)
+    server = Server(registry.root, {"GAN_TORCH_THREADS": str(args.threads), "GAN_CACHE_SIZE": "3",
+                                    "GAN_INFERENCE_PRECISION": args.precision})
+    try:
+        base = rss_mib(server.process.pid)
+        assert server.get("/models/mem/seeds/1.png?version=1").status_code == 200
+        one = rss_mib(server.process.pid)
+        after = []
+        for _ in range(args.memory_passes):
+            for v in range(1, 11):
+                assert server.get(f"/models/mem/seeds/1.png?version={v}").status_code == 200
+                after.append(rss_mib(server.process.pid))
+        loaded = server.get("/readyz").json()["models_loaded"]
+    finally:
+        server.stop()
+    return {"rss_mib_started": base, "rss_mib_one_model": one, "rss_mib_after_each_load": after,
+            "models_loaded_at_end": len(loaded)}
+
+
+def summarise(result: dict) -> dict:
+    raw, on, off = result["raw"], result["batching_on"], result["batching_off"]
+    limit = min(raw["best_images_per_s"], on["healthz_32"]["per_s"])
+    floor = raw["batch1_ms"] + raw["encode_ms"] + on["healthz_1"]["p50_ms"]
+    return {"model": result["model"],
+            "raw_best_images_per_s": raw["best_images_per_s"], "http_ceiling_per_s": on["healthz_32"]["per_s"],
+            "images_32_per_s": on["images_32"]["per_s"], "fraction_of_limit": on["images_32"]["per_s"] / limit,
+            "batching_gain_32": on["images_32"]["per_s"] / off["images_32"]["per_s"],
+            "idle_p50_ms": on["images_1"]["p50_ms"], "idle_floor_ms": floor,
+            "idle_ratio": on["images_1"]["p50_ms"] / floor}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", choices=[*CONFIGS, "shipped"],
+                        help="repeat for several; default shipped and 64x64x3")
+    parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per phase")
+    parser.add_argument("--threads", type=int, default=0, help="GAN_TORCH_THREADS of the server (0: its default)")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--wait-ms", type=float, default=2.0)
+    parser.add_argument("--memory", action="store_true", help="also measure resident memory across swaps")
+    parser.add_argument("--memory-passes", type=int, default=3, help="times the 10 versions are requested in turn")
+    parser.add_argument("--memory-only", action="store_true", help="skip the speed phases")
+    parser.add_argument("--out", type=Path, help="write the full results as JSON here")
+    args = parser.parse_args(argv)
+    results = {"threads": serving_threads(args.threads), "precision": args.precision, "models": [], "summary": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in [] if args.memory_only else args.model or ["shipped", "64x64x3"]:
+            result = bench_model(name, Path(tmp), args)
+            results["models"].append(result)
+            results["summary"].append(summarise(result))
+            print(json.dumps(results["summary"][-1]), flush=True)
+        if args.memory:
+            results["memory"] = bench_memory(Path(tmp), args)
+            print(json.dumps({"memory": results["memory"]}), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The serving engine through real HTTP: concurrent requests are batched yet answer the bytes of lone ones."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from app.main import create_app
+from tests.conftest import make_settings
+from tests.support import LiveServer
+
+
+@pytest.fixture(scope="module")
+def served(tiny_registry):
+    app = create_app(make_settings(tiny_registry, batch_wait_ms=50.0))
+    with LiveServer(app) as server:
+        yield app, server
+
+
+def test_concurrent_requests_answer_the_bytes_of_lone_seed_urls(served):
+    app, server = served
+    seeds = list(range(100, 112))
+    with server.client() as client:
+        lone = {s: client.get(f"/models/bars-cond/seeds/{s}.png", params={"label": 3, "version": "2"}).content
+                for s in seeds}
+
+    def generate(seed: int) -> bytes:
+        with server.client() as c:
+            r = c.post("/generate", json={"model": "bars-cond", "version": "2", "seeds": [seed], "labels": [3]})
+            assert r.status_code == 200
+            return r.content
+
+    before = app.state.batcher.stats.batches
+    with ThreadPoolExecutor(len(seeds)) as executor:
+        together = dict(zip(seeds, executor.map(generate, seeds)))
+    assert together == lone
+    assert app.state.batcher.stats.batches - before < len(seeds)  # some shared a forward pass
+
+
+def test_a_repeated_seed_url_comes_from_the_cache(served):
+    app, server = served
+    cache = app.state.seed_cache
+    with server.client() as client:
+        first = client.get("/models/bars/seeds/7.png", params={"version": "1"})
+        hits = cache.hits
+        again = client.get("/models/bars/seeds/7.png", params={"version": "1"})
+    assert again.content == first.content and cache.hits == hits + 1
+    assert again.headers["x-model-version"] == "000001"
+
+
+def test_readyz_tells_how_each_loaded_version_is_run(served):
+    _, server = served
+    with server.client() as client:
+        client.get("/models/bars/seeds/1.png", params={"version": "2"})
+        loaded = {(m["model"], m["version"]): m for m in client.get("/readyz").json()["models_loaded"]}
+    entry = loaded[("bars", "000002")]
+    assert entry["precision"] in ("fp32", "bf16") and isinstance(entry["batched"], bool)
+    assert 0 <= entry["max_pixel_diff_vs_fp32"] <= 4  # the default tolerance

@@ -1,0 +1,48 @@
+import pytest
+import torch
+from torch import nn
+
+from models.losses import get_objective
+from models.penalties import clip_weights, drift_penalty, gradient_penalty
+
+
+def test_gradient_penalty_of_a_linear_critic_is_the_squared_distance_of_its_weight_norm_from_one():
+    w = torch.tensor([[[[2.0, 0.0], [0.0, 2.0]]]])  # ||w|| = sqrt(8)
+    critic = lambda x: (x * w).flatten(1).sum(1)  # gradient w at every point
+    real, fake = torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2)
+    gp = gradient_penalty(critic, real, fake, torch.rand(5))
+    assert gp.item() == pytest.approx((8 ** 0.5 - 1) ** 2, rel=1e-6)
+
+
+def test_gradient_penalty_is_taken_at_the_interpolate_between_real_and_fake():
+    critic = lambda x: 0.5 * x.flatten(1).pow(2).sum(1)  # gradient x: the penalty sees the interpolate itself
+    real = torch.tensor([[3.0, 4.0], [0.0, 2.0]])
+    fake = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    gp = gradient_penalty(critic, real, fake, torch.tensor([0.5, 0.25]))
+    # interpolates (1.5, 2) with norm 2.5, and (0, 0.5) with norm 0.5: mean of 1.5^2 and 0.5^2
+    assert gp.item() == pytest.approx((2.25 + 0.25) / 2)
+
+
+def test_gradient_penalty_is_differentiable_for_the_critic_step():
+    critic = nn.Linear(4, 1)
+    gp = gradient_penalty(lambda x: critic(x).view(-1), torch.randn(3, 4), torch.randn(3, 4), torch.rand(3))
+    gp.backward()
+    assert critic.weight.grad is not None and critic.weight.grad.abs().sum() > 0
+
+
+def test_weight_clipping_clamps_every_critic_parameter():
+    critic = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))
+    clip_weights(critic, 0.01)
+    assert all(p.abs().max() <= 0.01 for p in critic.parameters())
+
+
+def test_wasserstein_losses_are_the_critic_gap_and_its_negation():
+    w = get_objective("wasserstein")
+    real, fake = torch.tensor([2.0, 4.0]), torch.tensor([1.0, -1.0])
+    assert w.d_loss(real, fake, torch.ones(2)).item() == pytest.approx(0.0 - 3.0)
+    assert w.g_loss(fake).item() == pytest.approx(0.0)
+    assert not w.probability_output
+
+
+def test_drift_penalty_is_the_mean_square_of_real_outputs():
+    assert drift_penalty(torch.tensor([1.0, 3.0])).item() == pytest.approx(5.0)
