@@ -2,7 +2,8 @@
 
     python bench/quality.py --minutes 6 --max-steps 20000 --checkpoint-every 250
 
-For every family in models.architectures.ARCHITECTURES (or --families): train at 28x28 with the spec's
+For every family in models.architectures.ARCHITECTURES (or --families): train at 28x28 (32x32 for families
+that need a power of two; samples are resized to 28 for the extractor) with the spec's
 defaults on --threads threads until --minutes or --max-steps, publishing a checkpoint every
 --checkpoint-every steps into a scratch registry; then score every checkpoint in order with the worker's
 rules (N = 2,000, the promotion guard, `best` moved only beyond the noise); then evaluate the final and the best checkpoints
@@ -40,11 +41,14 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 def train_family(family: str, registry: Registry, minutes: float, max_steps: int, every: int, seed: int) -> dict:
     """Train one family for the budget, publishing every `every` steps; scoring waits for score_run."""
-    spec = TrainSpec.model_validate({
-        "model": f"quality-{family}", "dataset": {"kind": "fashion-mnist"}, "architecture": family,
-        "image_size": 28, "channels": 1, "steps": max_steps, "checkpoint_every": every,
-        "sample_every": max_steps, "seed": seed, "eval_samples": 0})
-    data = datasets.load(spec.dataset, 28, 28, 1, FASHION, [], seed=seed)
+    fields = {"model": f"quality-{family}", "dataset": {"kind": "fashion-mnist"}, "architecture": family,
+              "image_size": 28, "channels": 1, "steps": max_steps, "checkpoint_every": every,
+              "sample_every": max_steps, "seed": seed, "eval_samples": 0}
+    try:
+        spec = TrainSpec.model_validate(fields)
+    except ValueError:  # families that only grow powers of two (progan) train at 32; the extractor resizes
+        spec = TrainSpec.model_validate({**fields, "image_size": 32})
+    data = datasets.load(spec.dataset, spec.height, spec.width, 1, FASHION, [], seed=seed)
     start = time.monotonic()
 
     def publish(c) -> str:
