@@ -12,7 +12,6 @@ initialised convolutional network: its FD compares checkpoints of one dataset an
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
+
+from models.checkpoint import sha256_file
 
 EVALUATOR_DIR = Path(__file__).resolve().parent / "evaluator"
 DEFAULT_VERSION = "fmnist-cnn-v1"
@@ -109,14 +110,6 @@ def prepare(images: torch.Tensor, channels: int, size: int | None) -> torch.Tens
     if size is not None and x.shape[2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return x
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def card(version: str = DEFAULT_VERSION, directory: Path = EVALUATOR_DIR) -> dict:

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from tests.integration.test_end_to_end import stack  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +20,7 @@ def read_events(client, path: str) -> list[tuple[str, dict]]:
     return events
 
 
-def test_events_stream_progress_until_the_job_ends(stack):  # noqa: F811
+def test_events_stream_progress_until_the_job_ends(stack):
     client, _ = stack
     job = client.post("/train", json={"model": "sse-gan", "dataset": {"kind": "synthetic"}, "image_size": 32,
                                       "batch_size": 8, "base_width": 8, "steps": 60, "checkpoint_every": 30}).json()
@@ -35,7 +34,7 @@ def test_events_stream_progress_until_the_job_ends(stack):  # noqa: F811
     assert len(statuses) == len({json.dumps(s, sort_keys=True) for s in statuses})  # only changes are sent
 
 
-def test_events_of_an_unknown_job_answer_404_before_any_stream(stack):  # noqa: F811
+def test_events_of_an_unknown_job_answer_404_before_any_stream(stack):
     client, _ = stack
     r = client.get("/train/nope/events")
     assert r.status_code == 404 and "unknown training job" in r.json()["detail"]

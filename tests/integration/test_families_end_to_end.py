@@ -6,7 +6,6 @@ import io
 import pytest
 from PIL import Image
 
-from tests.integration.test_end_to_end import stack  # noqa: F401  (the real worker + live API fixture)
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
@@ -20,7 +19,7 @@ def _finished(client, job_id, worker_log):
     return wait_until(done, timeout=240, interval=0.5, what="the training job")
 
 
-def test_a_progressive_gan_trains_over_rest_is_watched_served_and_resumed(stack):  # noqa: F811
+def test_a_progressive_gan_trains_over_rest_is_watched_served_and_resumed(stack):
     client, worker_log = stack
     job = client.post("/train", json={
         "model": "grown", "dataset": {"kind": "synthetic"}, "architecture": "progan", "image_size": 16,
@@ -50,7 +49,7 @@ def test_a_progressive_gan_trains_over_rest_is_watched_served_and_resumed(stack)
     assert client.get("/models/grown").json()["version_details"]["000002"]["metadata"]["step"] == 40
 
 
-def test_a_saturating_discriminator_shows_up_as_a_warning_in_the_job_status(stack):  # noqa: F811
+def test_a_saturating_discriminator_shows_up_as_a_warning_in_the_job_status(stack):
     client, worker_log = stack
     # a generator that cannot learn against a fast discriminator: D's score goes to 1, G's to 0
     job = client.post("/train", json={

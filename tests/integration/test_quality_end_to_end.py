@@ -2,27 +2,9 @@
 
 import pytest
 
-from app.main import create_app
-from tests.conftest import make_settings
-from tests.support import LiveServer, wait_until, worker_process
+from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def stack(tmp_path, redis_server):
-    registry = tmp_path / "registry"
-    queue = f"quality-{tmp_path.name}"
-    env = {"GAN_REGISTRY_DIR": str(registry), "GAN_REDIS_URL": redis_server.url, "GAN_QUEUES": queue,
-           "GAN_PROGRESS_EVERY_S": "0.2", "GAN_TORCH_THREADS": "1"}
-    worker = worker_process(env, tmp_path / "worker.log")
-    try:
-        with LiveServer(create_app(make_settings(registry, redis_server.url, queue=queue))) as server:
-            with server.client() as client:
-                yield client, tmp_path / "worker.log"
-    finally:
-        worker.terminate()
-        worker.wait(20)
 
 
 def _finished(client, job_id, worker_log):
