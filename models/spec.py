@@ -119,7 +119,8 @@ class TrainSpec(BaseModel):
     label_smoothing: Annotated[float, Field(ge=0, le=0.5)] = Field(
         0.0, description="one-sided: real targets are 1 - this (0.1 is common); probability objectives only")
     d_input_dropout: Rate = Field(0.0, description="dropout on the discriminator's input (0.5 in the MATLAB example)")
-    augment_flip: bool = Field(False, description="flip half of each real batch horizontally")
+    augment_flip: bool | None = Field(None, description="flip half of each real batch horizontally; "
+                                      "default: on for image folders (photos), off for IDX and synthetic data")
     metrics_every: Annotated[int, Field(ge=1)] = Field(10, description="steps per recorded metrics window")
     resume: ResumeFrom | None = Field(None, description="continue from a registry version: weights, optimizer "
                                                         "state and step; 'steps' counts from that model's start")
@@ -224,7 +225,12 @@ class TrainSpec(BaseModel):
         return {"objective": self.objective_name, "d_steps": self.d_steps_value,
                 "optimizer_g": self.optimizer_choice("g").__dict__, "optimizer_d": self.optimizer_choice("d").__dict__,
                 "weight_clip": self.weight_clip_value, "gradient_penalty": self.gradient_penalty_value,
-                "drift": self.drift_value, "d_norm": self.d_norm_name}
+                "drift": self.drift_value, "d_norm": self.d_norm_name, "augment_flip": self.flip_value}
+
+    @property
+    def flip_value(self) -> bool:
+        # photos of objects are mirror-symmetric in distribution; digits and Fashion-MNIST's shoes are not
+        return self.augment_flip if self.augment_flip is not None else self.dataset.kind == "folder"
 
     @property
     def height(self) -> int:

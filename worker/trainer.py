@@ -193,7 +193,7 @@ class Trainer:
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         index = torch.randint(len(self.data), (self.spec.batch_size,), generator=self.rng).to(self.device)
         real = self.images[index].float().div_(127.5).sub_(1.0)
-        if self.spec.augment_flip:
+        if self.spec.flip_value:
             flip = (torch.rand(real.shape[0], generator=self.rng) < 0.5).to(self.device)
             real = torch.where(flip[:, None, None, None], real.flip(-1), real)
         real = real.contiguous(memory_format=self.memory_format)

@@ -78,3 +78,11 @@ def test_the_dcgan_papers_64x64_model_is_reachable_from_the_train_body():
     widths = [m.out_channels for m in generator.body if hasattr(m, "out_channels")]
     assert generator.c0 == 1024 and widths == [512, 256, 128, 3]
     assert generator.body[0].kernel_size == (5, 5)
+
+
+def test_image_folders_are_flipped_by_default_and_other_datasets_are_not():
+    folder = TrainSpec.model_validate({"model": "m", "dataset": {"kind": "folder", "path": "x"}})
+    assert folder.flip_value and folder.effective()["augment_flip"]
+    assert not _spec().flip_value
+    assert not TrainSpec.model_validate({"model": "m", "dataset": {"kind": "folder", "path": "x"},
+                                         "augment_flip": False}).flip_value
