@@ -22,7 +22,6 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-import httpx
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.errors import Unsatisfiable
 
@@ -32,7 +31,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import schemathesis  # noqa: E402
 from schemathesis.generation.modes import GenerationMode  # noqa: E402
 
-from tests.support import free_port, train_tiny, wait_until  # noqa: E402
+from tests.support import ApiProcess, free_port, train_tiny  # noqa: E402
 
 
 def problems(status: int, content_type: str, body: bytes, redis_up: bool) -> list[str]:
@@ -96,22 +95,10 @@ def fuzz(url: str, examples: int, redis_up: bool, seed: int = 0) -> dict:
 
 
 def start_api(root: Path, log_path: Path, redis_url: str, queue: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "GAN_REGISTRY_DIR": str(root), "GAN_SHIPPED_REGISTRY_DIR": str(root / ".none"),
-           "GAN_REDIS_URL": redis_url, "GAN_QUEUE": queue, "GAN_TORCH_THREADS": "1", "GAN_MAX_BODY_BYTES": "200000"}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
-                                str(port), "--log-level", "warning"], cwd=REPO_ROOT, env=env,
-                               stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            assert process.poll() is None, log_path.read_text()
-            return False
-    wait_until(up, 60, interval=0.2, what="the API process")
-    return process, url
+    api = ApiProcess({"GAN_REGISTRY_DIR": str(root), "GAN_SHIPPED_REGISTRY_DIR": str(root / ".none"),
+                      "GAN_REDIS_URL": redis_url, "GAN_QUEUE": queue, "GAN_TORCH_THREADS": "1",
+                      "GAN_MAX_BODY_BYTES": "200000"}, log_path).start().wait_ready()
+    return api.process, api.url
 
 
 def run(examples: int, redis_url: str | None = None, workdir: Path | None = None) -> dict:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import statistics
@@ -38,7 +37,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from models import checkpoint  # noqa: E402
 from models.names import format_version  # noqa: E402
 from models.registry import Registry  # noqa: E402
-from tests.support import free_port, train_tiny, wait_until  # noqa: E402
+from tests.support import ApiProcess, free_port, train_tiny  # noqa: E402
 
 MODEL = "swap"
 KINDS = ["valid", "truncated", "valid", "bad-json", "valid", "sha-mismatch", "valid", "half-written", "valid",
@@ -131,23 +130,11 @@ def rss_kib(pid: int) -> int:
 
 
 def start_api(root: Path, log_path: Path, watch_interval_s: float) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "GAN_REGISTRY_DIR": str(root), "GAN_SHIPPED_REGISTRY_DIR": str(root / ".none"),
-           "GAN_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "GAN_WATCH_INTERVAL_S": str(watch_interval_s),
-           "GAN_TORCH_THREADS": "1", "GAN_CACHE_SIZE": "3"}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
-                                str(port), "--log-level", "warning"], cwd=REPO_ROOT, env=env,
-                               stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            assert process.poll() is None, log_path.read_text()
-            return False
-    wait_until(up, 60, interval=0.2, what="the API process")
-    return process, url
+    api = ApiProcess({"GAN_REGISTRY_DIR": str(root), "GAN_SHIPPED_REGISTRY_DIR": str(root / ".none"),
+                      "GAN_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+                      "GAN_WATCH_INTERVAL_S": str(watch_interval_s), "GAN_TORCH_THREADS": "1",
+                      "GAN_CACHE_SIZE": "3"}, log_path).start().wait_ready()
+    return api.process, api.url
 
 
 def client_loop(url: str, index: int, stop: threading.Event, log: ClientLog) -> None:
