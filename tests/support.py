@@ -161,3 +161,13 @@ class ApiProcess:
 
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+
+
+def wait_for_job(client: httpx.Client, job_id: str, worker_log: Path, timeout: float = 240) -> dict:
+    """The job's status once it finished; fails at once, with the worker's log, if the job failed."""
+    def finished() -> dict | None:
+        status = client.get(f"/train/{job_id}").json()
+        assert status["status"] != "failed", (status, worker_log.read_text()[-3000:])
+        return status if status["status"] == "finished" else None
+
+    return wait_until(finished, timeout=timeout, interval=0.5, what=f"job {job_id}")

@@ -6,17 +6,9 @@ import io
 import pytest
 from PIL import Image
 
-from tests.support import wait_until
+from tests.support import wait_for_job
 
 pytestmark = pytest.mark.integration
-
-
-def _finished(client, job_id, worker_log):
-    def done():
-        status = client.get(f"/train/{job_id}").json()
-        assert status["status"] != "failed", (status, worker_log.read_text()[-3000:])
-        return status if status["status"] == "finished" else None
-    return wait_until(done, timeout=240, interval=0.5, what="the training job")
 
 
 def test_a_progressive_gan_trains_over_rest_is_watched_served_and_resumed(stack):
@@ -25,7 +17,7 @@ def test_a_progressive_gan_trains_over_rest_is_watched_served_and_resumed(stack)
         "model": "grown", "dataset": {"kind": "synthetic"}, "architecture": "progan", "image_size": 16,
         "channels": 3, "batch_size": 8, "base_width": 8, "steps": 30, "checkpoint_every": 30, "sample_every": 10,
         "metrics_every": 5, "seed": 0}).json()
-    status = _finished(client, job["id"], worker_log)
+    status = wait_for_job(client, job["id"], worker_log)
     assert status["versions"] == ["000001"] and set(status["progress"]["scores"]) == {"wasserstein_estimate"}
 
     metrics = client.get(f"/train/{job['id']}/metrics").json()
@@ -44,7 +36,7 @@ def test_a_progressive_gan_trains_over_rest_is_watched_served_and_resumed(stack)
         "model": "grown", "dataset": {"kind": "synthetic"}, "architecture": "progan", "image_size": 16,
         "channels": 3, "batch_size": 8, "base_width": 8, "steps": 40, "checkpoint_every": 40, "seed": 0,
         "resume": {"model": "grown", "version": "latest"}}).json()
-    status = _finished(client, more["id"], worker_log)
+    status = wait_for_job(client, more["id"], worker_log)
     assert status["versions"] == ["000002"]
     assert client.get("/models/grown").json()["version_details"]["000002"]["metadata"]["step"] == 40
 
@@ -57,6 +49,6 @@ def test_a_saturating_discriminator_shows_up_as_a_warning_in_the_job_status(stac
         "batch_size": 8, "base_width": 8, "steps": 250, "checkpoint_every": 250, "seed": 0,
         "optimizer_g": {"lr": 1e-9}, "optimizer_d": {"lr": 2e-3},
         "eval_samples": 0}).json()  # no quality scoring: its promotion guard would add a warning of its own
-    status = _finished(client, job["id"], worker_log)
+    status = wait_for_job(client, job["id"], worker_log)
     assert len(status["warnings"]) == 1 and "discriminator has saturated" in status["warnings"][0]
     assert status["progress"]["scores"]["discriminator"] > 0.99

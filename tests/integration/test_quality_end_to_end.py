@@ -2,17 +2,9 @@
 
 import pytest
 
-from tests.support import wait_until
+from tests.support import wait_for_job
 
 pytestmark = pytest.mark.integration
-
-
-def _finished(client, job_id, worker_log):
-    def done():
-        status = client.get(f"/train/{job_id}").json()
-        assert status["status"] != "failed", (status, worker_log.read_text()[-3000:])
-        return status if status["status"] == "finished" else None
-    return done
 
 
 def test_published_checkpoints_carry_metrics_flags_warn_and_a_full_evaluation_lands(stack):
@@ -20,7 +12,7 @@ def test_published_checkpoints_carry_metrics_flags_warn_and_a_full_evaluation_la
     job = client.post("/train", json={"model": "scored", "dataset": {"kind": "synthetic"}, "architecture": "cdcgan",
                                       "image_size": 16, "batch_size": 16, "steps": 20, "checkpoint_every": 10,
                                       "base_width": 8, "eval_samples": 200}).json()
-    status = wait_until(_finished(client, job["id"], worker_log), timeout=240, interval=0.5, what="training")
+    status = wait_for_job(client, job["id"], worker_log)
     details = client.get("/models/scored").json()
     for version in status["versions"]:
         metrics = details["version_details"][version]["metrics"]
@@ -33,7 +25,7 @@ def test_published_checkpoints_carry_metrics_flags_warn_and_a_full_evaluation_la
     assert best is None or details["version_details"][best]["metrics"]["flags"] == []
 
     queued = client.post(f"/models/scored/versions/{status['versions'][-1]}/evaluate", json={"n": 300}).json()
-    wait_until(_finished(client, queued["id"], worker_log), timeout=240, interval=0.5, what="the evaluation")
+    wait_for_job(client, queued["id"], worker_log)
     evaluations = client.get("/models/scored").json()["version_details"][status["versions"][-1]]["evaluations"]
     (result,) = evaluations.values()
     assert result["n"] == 300 and result["fd"] >= 0 and result["extractor"].startswith("random-conv")
