@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class DCGANConfig:
     base_width: int = 64  # ngf/ndf of the reference; the paper's 64x64 model is 128 (1024 maps at 4x4)
     num_classes: int = 0  # 0: unconditional
     upsample: str = "transposed"  # or "nearest": upsample + 3x3 convolution (the Keras examples' variant)
-    d_norm: str = "batch"  # "batch" as in the paper; "layer" or "none" for WGAN-GP critics
+    d_norm: str = "batch"  # "batch" as in the paper; "layer" or "none" for WGAN-GP critics; "spectral"
     kernel_size: int = 4  # 4 (pytorch/examples) or 5 (the paper)
 
 
@@ -100,9 +102,9 @@ def _norm(kind: str, channels: int, h: int, w: int) -> nn.Module:
         return nn.BatchNorm2d(channels)
     if kind == "layer":
         return nn.LayerNorm([channels, h, w])
-    if kind == "none":
+    if kind in ("none", "spectral"):  # spectral normalisation acts on the weights, not the activations
         return nn.Identity()
-    raise ValueError("d_norm must be 'batch', 'layer' or 'none'")
+    raise ValueError("d_norm must be 'batch', 'layer', 'spectral' or 'none'")
 
 
 class Discriminator(nn.Module):
@@ -126,6 +128,10 @@ class Discriminator(nn.Module):
             c *= 2
         # state size. c x h0 x w0
         layers += [nn.Conv2d(c, 1, (h0, w0), 1, 0, bias=False)]
+        if cfg.d_norm == "spectral":
+            # Miyato et al. 2018: every weight divided by its largest singular value (one power iteration
+            # per training forward), which bounds D's Lipschitz constant without batch statistics
+            layers = [spectral_norm(m) if isinstance(m, nn.Conv2d) else m for m in layers]
         self.body = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -140,7 +146,10 @@ class Discriminator(nn.Module):
 def init_weights(module: nn.Module) -> None:
     """The paper's initialisation: N(0, 0.02) for convolutions, N(1, 0.02) for batch-norm scales."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
+        if parametrize.is_parametrized(module, "weight"):  # spectral norm: initialise the raw weight
+            nn.init.normal_(module.parametrizations.weight.original, 0.0, 0.02)
+        else:
+            nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d):

@@ -41,12 +41,18 @@ def _wasserstein_g(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
+def _hinge_d(real: torch.Tensor, fake: torch.Tensor, real_targets: torch.Tensor) -> torch.Tensor:
+    # Lim & Ye 2017, as in SN-GAN and BigGAN: only samples inside the margin move the discriminator
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
 OBJECTIVES: dict[str, Objective] = {
     o.name: o
     for o in [
         Objective("non-saturating", _bce_d, _non_saturating_g, True),
         Objective("minimax", _bce_d, _minimax_g, True),
         Objective("wasserstein", _wasserstein_d, _wasserstein_g, False),
+        Objective("hinge", _hinge_d, _wasserstein_g, False),
     ]
 }
 

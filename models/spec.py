@@ -108,8 +108,9 @@ class TrainSpec(BaseModel):
         None, description="clamp critic weights to +-this after each step (WGAN: 0.01); 0 turns it off")
     gradient_penalty: Annotated[float, Field(ge=0, le=1000)] | None = Field(
         None, description="gradient penalty lambda on interpolates (WGAN-GP, ProGAN: 10); 0 turns it off")
-    d_norm: Literal["batch", "layer", "none"] | None = Field(
-        None, description="normalisation in convolutional discriminators; default batch, layer for wgan-gp")
+    d_norm: Literal["batch", "layer", "spectral", "none"] | None = Field(
+        None, description="normalisation in convolutional discriminators: batch, layer, spectral (SN-GAN) or "
+                     "none; default batch, layer for wgan-gp")
     condition: Literal["multiply", "concatenate"] | None = Field(
         None, description="cgan: how the label embedding meets z; default multiply")
     growth_phase_steps: Annotated[int, Field(ge=1)] | None = Field(

@@ -44,5 +44,14 @@ def test_wasserstein_losses_are_the_critic_gap_and_its_negation():
     assert not w.probability_output
 
 
+def test_hinge_losses_count_only_outputs_inside_the_margin():
+    h = get_objective("hinge")
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0])
+    # real: max(0, 1 - 2) = 0, max(0, 1 - 0.5) = 0.5; fake: max(0, 1 - 3) = 0, max(0, 1 + 0) = 1
+    assert h.d_loss(real, fake, torch.ones(2)).item() == pytest.approx(0.25 + 0.5)
+    assert h.g_loss(fake).item() == pytest.approx(1.5)
+    assert not h.probability_output
+
+
 def test_drift_penalty_is_the_mean_square_of_real_outputs():
     assert drift_penalty(torch.tensor([1.0, 3.0])).item() == pytest.approx(5.0)

@@ -25,6 +25,10 @@ CASES = [
     # a conditional WGAN-GP is the conditional DCGAN with the Wasserstein objective and a penalty
     ("cdcgan", {"base_width": 8, "objective": "wasserstein", "gradient_penalty": 10, "d_norm": "layer",
                 "d_steps": 2}, 28, 1),
+    # SN-GAN's recipe on the conditional DCGAN: hinge loss, spectral normalisation, two learning rates
+    ("cdcgan", {"base_width": 8, "objective": "hinge", "d_norm": "spectral",
+                "optimizer_g": {"lr": 1e-4, "betas": [0.0, 0.9]}, "optimizer_d": {"lr": 4e-4, "betas": [0.0, 0.9]}},
+     28, 1),
     ("wgan", {"base_width": 8}, 32, 1),
     ("wgan-gp", {"base_width": 8}, 32, 3),
     ("progan", {"base_width": 16}, 16, 1),
