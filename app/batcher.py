@@ -45,19 +45,35 @@ class Job:
         kind = None if self.labels is None else (self.labels.dtype.is_floating_point, tuple(self.labels.shape[1:]))
         return id(self.model), kind
 
-    def settle(self, result: np.ndarray | None = None, error: BaseException | None = None) -> None:
-        def apply() -> None:
-            if self.future.done():  # the client went away and the request was cancelled
-                return
-            if error is not None:
-                self.future.set_exception(error)
-            else:
-                self.future.set_result(result)
+    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
+        settle_all([(self, result, error)])
 
+    def apply(self, result: Any, error: BaseException | None) -> None:
+        """On the requester's loop."""
+        if self.future.done():  # the client went away and the request was cancelled
+            return
+        if error is not None:
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(result)
+
+
+def settle_all(outcomes: list[tuple[Job, Any, BaseException | None]]) -> None:
+    """Hand each job its result with one wake-up per event loop, not one per job: each call_soon_threadsafe
+    writes to the loop's self-pipe, a system call on the loop's side for every request of a batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, Any, BaseException | None]]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, items in by_loop.items():
         try:
-            self.loop.call_soon_threadsafe(apply)
+            loop.call_soon_threadsafe(_apply_all, items)
         except RuntimeError:  # the requester's loop is closed: nobody is waiting any more
             pass
+
+
+def _apply_all(items: list[tuple[Job, Any, BaseException | None]]) -> None:
+    for job, result, error in items:
+        job.apply(result, error)
 
 
 @dataclass
@@ -150,14 +166,16 @@ class MicroBatcher:
                 for job in group:
                     job.settle(error=e)
                 continue
+            outcomes: list[tuple[Job, Any, BaseException | None]] = []
             start = 0
             for job in group:
                 rows = images[start : start + len(job.latents)]
                 start += len(job.latents)
                 try:
-                    job.settle(rows if job.finish is None else job.finish(rows))
+                    outcomes.append((job, rows if job.finish is None else job.finish(rows), None))
                 except Exception as e:
-                    job.settle(error=e)
+                    outcomes.append((job, None, e))
+            settle_all(outcomes)
 
     def _forward(self, group: list[Job]) -> np.ndarray:
         model = group[0].model

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     batching: bool = True  # micro-batch concurrent generation requests for the same version
     batch_max_images: int = 32  # images per shared forward pass
     batch_wait_ms: float = 2.0  # how long the first request of a batch waits for company
+    # young objects allocated before CPython's first garbage collection; 0 keeps CPython's 700 (docs/benchmarks.md)
+    gc_threshold: int = 50_000
+    # FastAPI's built-in OpenTelemetry (spans, metrics, logs to the configured providers; OTLP from the
+    # environment with FASTAPI_OTEL_AUTO_CONFIGURE=true). Off by default: /metrics is Prometheus, and checking
+    # for providers on every request cost 3-5% of the event loop's time
+    otel: bool = False
     model_precision: str = ""  # per-model overrides, comma-separated model=precision
     precision_tolerance: int = 4  # largest per-pixel drift from fp32 (levels of 255) a lower precision may have
     channels_last: bool = True

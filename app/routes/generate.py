@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from app.batcher import MicroBatcher
 from app.deps import BatcherDep, PoolDep, SeedCacheDep, SettingsDep
 from app.errors import InvalidRequest, NotFound
 from app.generation import (class_name, latents_for, png_b64, random_seeds, render_batched, render_png,
@@ -17,6 +18,7 @@ from app.generation import (class_name, latents_for, png_b64, random_seeds, rend
 from app.pool import GeneratorPool, LoadedModel, ModelUnavailable
 from app.responses import model_headers, png_response
 from app.security import Expensive, ReadAccess
+from app.seed_cache import SeedImageCache
 from app.schemas import GenerateRequest, ImageOut, ImagesOut
 from models.names import InvalidName
 
@@ -71,7 +73,10 @@ async def generate(body: GenerateRequest, pool: PoolDep, settings: SettingsDep, 
     return await run_in_threadpool(_json_images, loaded, images, seeds, labels)
 
 
-@router.get("/models/{name}/seeds/{seed}.png", responses=IMAGE_RESPONSES,
+SEED_PATH = "/models/{name}/seeds/{seed}.png"
+
+
+@router.get(SEED_PATH, responses=IMAGE_RESPONSES,
             summary="One deterministic image per seed, cacheable, for <img src=...>")
 async def seed_image(
     name: str,
@@ -97,6 +102,12 @@ async def seed_image(
             raise NotFound(f"model {name!r} has no 'best' version yet")
         return RedirectResponse(str(request.url.include_query_params(version=best)), status_code=307,
                                 headers={"Cache-Control": "no-cache"})
+    return await seed_answer(pool, batcher, cache, name, seed, label, truncation, version, if_none_match)
+
+
+async def seed_answer(pool: GeneratorPool, batcher: MicroBatcher, cache: SeedImageCache, name: str, seed: int,
+                      label: str | None, truncation: float, version: str, if_none_match: str | None) -> Response:
+    """A seed URL's answer once its parameters are valid: shared by the route and its fast lane."""
     loaded = await model_for(pool, name, version)
     parsed: list[int | str] | None = None
     if label is not None:
