@@ -149,6 +149,13 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
+def mixes_samples(discriminator: nn.Module) -> bool:
+    """Whether an output depends on the other images of the batch (batch norm, minibatch statistics): then
+    real and fake images must go through the discriminator in separate passes, as the reference loops do."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "mixes_samples", False)
+               for m in discriminator.modules())
+
+
 def get_architecture(name: str) -> Architecture:
     try:
         return ARCHITECTURES[name]

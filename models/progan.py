@@ -184,6 +184,8 @@ class Generator(_Growing):
 
 class Discriminator(_Growing):
     """One critic value per image."""
+    # the minibatch standard deviation makes each output depend on the other images of its batch
+    mixes_samples = True
 
     def __init__(self, cfg: ProGANConfig):
         super().__init__()
