@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -146,8 +147,11 @@ def main() -> None:
         shutil.rmtree(args.scratch, ignore_errors=True)
         for family in families:
             print(f"training {family} for {args.minutes} min / {args.max_steps} steps", flush=True)
+            load_before = os.getloadavg()[0]
             runs[family] = train_family(family, registry, args.minutes, args.max_steps, args.checkpoint_every,
                                         args.seed)
+            # the 1-minute load average around each run says whether the machine was shared meanwhile
+            runs[family]["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
             runs_file.write_text(json.dumps(runs, indent=2))
     if args.train_only:
         return
@@ -203,6 +207,8 @@ def main() -> None:
     command = (f"python bench/quality.py --families {','.join(families)} --minutes {args.minutes:g} "
                f"--max-steps {args.max_steps} --checkpoint-every {args.checkpoint_every} --threads {args.threads}"
                + (" --shipped" if args.shipped else ""))
+    load_averages = ", ".join(f"{f} {runs[f].get('load_average', ['?', '?'])[0]}-{runs[f].get('load_average', ['?', '?'])[1]}"
+                              for f in families)
     text = f"""# Sample quality
 
 Produced by `{command}` on {time.strftime('%Y-%m-%d')}.
@@ -218,8 +224,8 @@ extractor; the noise between two halves of the test split, scaled to N = 10,000,
 order, with the worker's promotion guard, and `best` moved only when FD improved beyond the noise at that N.
 
 Budget: each family trained for at most {args.minutes:g} wall-clock minutes or
-{args.max_steps} steps, at {args.threads} threads, batch 64, on a 2-core machine shared with other jobs,
-so the step counts below are what that budget bought and the models are far from converged.
+{args.max_steps} steps, at {args.threads} threads, batch 64, on this 2-core machine (1-minute load average
+before and after each family's run: {load_averages}), so the step counts below are what that budget bought.
 
 {header}
 {row('real train images', '10,000 random', real, '-', '-', '-')}

@@ -1,6 +1,6 @@
 """Copy one registry version into the shipped read-only registry, without its resume state.
 
-Usage: python scripts/ship_version.py SOURCE_VERSION_DIR [--into models/shipped]
+Usage: python scripts/ship_version.py SOURCE_VERSION_DIR [--into models/shipped] [--name MODEL] [--replace]
 The weights and sample grid are copied byte for byte (their sha256 stay valid); training.safetensors
 (discriminator and optimizer state, only needed to resume) is left out to keep the repository small.
 """
@@ -24,14 +24,15 @@ def main() -> int:
     parser.add_argument("source", type=Path, help="a version directory, e.g. registry/fashion-cdcgan/000004")
     parser.add_argument("--into", type=Path, default=Path("models/shipped"), help="shipped registry root")
     parser.add_argument("--replace", action="store_true", help="remove the model's earlier shipped versions")
+    parser.add_argument("--name", help="ship under this model name (default: the one it was trained under)")
     args = parser.parse_args()
 
     generator, metadata = checkpoint.load_generator(args.source)  # verifies hashes and shapes first
-    model = metadata["model"]
+    model = metadata["model"] = args.name or metadata["model"]
     if args.replace:
         shutil.rmtree(args.into / model, ignore_errors=True)
     metadata["files"].pop(checkpoint.TRAINING, None)
-    metadata["shipped_from"] = {"version": args.source.name, "step": metadata["step"]}
+    metadata["shipped_from"] = {"model": args.source.parent.name, "version": args.source.name, "step": metadata["step"]}
 
     def build(directory: Path) -> None:
         for name in metadata["files"]:
