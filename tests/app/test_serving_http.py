@@ -57,3 +57,14 @@ def test_readyz_tells_how_each_loaded_version_is_run(served):
     entry = loaded[("bars", "000002")]
     assert entry["precision"] in ("fp32", "bf16") and isinstance(entry["batched"], bool)
     assert 0 <= entry["max_pixel_diff_vs_fp32"] <= 4  # the default tolerance
+
+
+def test_the_api_collects_garbage_at_its_configured_threshold(tiny_registry):
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        with LiveServer(create_app(make_settings(tiny_registry, gc_threshold=12_345))):
+            assert gc.get_threshold()[0] == 12_345
+    finally:
+        gc.set_threshold(*before)
