@@ -224,7 +224,7 @@ extractor; the noise between two halves of the test split, scaled to N = 10,000,
 order, with the worker's promotion guard, and `best` moved only when FD improved beyond the noise at that N.
 
 Budget: each family trained for at most {args.minutes:g} wall-clock minutes or
-{args.max_steps} steps, at {args.threads} threads, batch 64, on this 2-core machine (1-minute load average
+{args.max_steps} steps, at {args.threads} torch thread{'s' if args.threads > 1 else ''}, batch 64, on this 2-core machine (1-minute load average
 before and after each family's run: {load_averages}), so the step counts below are what that budget bought.
 
 {header}
