@@ -16,6 +16,7 @@ import re
 from urllib.parse import parse_qsl
 
 from fastapi.routing import APIRoute
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from app.routes.generate import SEED_PATH, seed_answer
@@ -79,7 +80,5 @@ class SeedLane:
 
 def install(app, router) -> None:
     """Put the lane in front of the seed route (first in the app's routes, hidden from OpenAPI)."""
-    from starlette.routing import Route
-
     route = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == SEED_PATH)
     app.router.routes.insert(0, Route(SEED_PATH, SeedLane(route), include_in_schema=False))
