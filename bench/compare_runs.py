@@ -21,13 +21,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.quality import FASHION  # noqa: E402
 from models import checkpoint  # noqa: E402
 from models.architectures import get_architecture  # noqa: E402
 from models.evaluation import FULL_N, evaluate, fashion_mnist_reference  # noqa: E402
 from models.registry import Registry  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 KEYS = ("fd", "kid", "precision", "recall", "coverage", "class_kl", "label_accuracy")
 
 

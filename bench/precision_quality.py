@@ -18,13 +18,12 @@ from pathlib import Path
 
 import torch
 
+from bench.compare_runs import FASHION, KEYS
 from models.evaluation import FULL_N, evaluate, fashion_mnist_reference
 from models.spec import TrainSpec
 from worker import datasets
 from worker.trainer import Callbacks, Trainer
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-KEYS = ("fd", "kid", "precision", "recall", "coverage", "class_kl", "label_accuracy")
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ class DCGANConfig:
     base_width: int = 64  # ngf/ndf of the reference; the paper's 64x64 model is 128 (1024 maps at 4x4)
     num_classes: int = 0  # 0: unconditional
     upsample: str = "transposed"  # or "nearest": upsample + 3x3 convolution (the Keras examples' variant)
-    d_norm: str = "batch"  # "batch" as in the paper; "layer" or "none" for WGAN-GP critics; "spectral"
+    d_norm: str = "batch"  # "batch" as in the paper; "layer" or "none" for WGAN-GP critics; "spectral" (SN-GAN)
     kernel_size: int = 4  # 4 (pytorch/examples) or 5 (the paper)
 
 

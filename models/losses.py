@@ -52,7 +52,7 @@ OBJECTIVES: dict[str, Objective] = {
         Objective("non-saturating", _bce_d, _non_saturating_g, True),
         Objective("minimax", _bce_d, _minimax_g, True),
         Objective("wasserstein", _wasserstein_d, _wasserstein_g, False),
-        Objective("hinge", _hinge_d, _wasserstein_g, False),
+        Objective("hinge", _hinge_d, _wasserstein_g, False),  # G's hinge loss is the critic's negated mean
     ]
 }
 
