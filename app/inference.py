@@ -8,6 +8,7 @@ Each version is prepared once when the pool loads it. Two probes run on fixed la
   one row than for many and can flip a pixel by one level, so the probe tries the model as it is, then with
   its linear layers computed row by row (always, in fp32), and else marks the model unbatchable: every
   image then runs alone.
+Where it gives the same bytes, the chosen computation then runs as a frozen TorchScript graph (`_graph`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -24,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models import images as imaging
-from models.devices import PRECISIONS
+from models.devices import PRECISIONS, cpu_has_native_bf16
 from models.latents import seed_latents
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,25 @@ def serving_threads(setting: int) -> int:
     return setting if setting > 0 else max(1, (os.cpu_count() or 1) - 1)
 
 
+def _scripted(fn):
+    """`fn` compiled by TorchScript, else as it is. TorchScript is deprecated in favour of torch.compile, whose
+    CPU code still calls each kernel from Python; it is kept for what only it does here (a whole computation
+    in one call that releases Python's lock), and everything falls back to eager if a torch drops it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.script(fn)
+    except Exception:  # pragma: no cover - depends on the torch build
+        return fn
+
+
+def _linear_rows(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([F.linear(row, weight, bias) for row in x.split(1)])
+
+
+linear_rows = _scripted(_linear_rows)  # the loop over rows runs in C++, not one Python call per row
+
+
 class RowwiseLinear(nn.Module):
     """nn.Linear computed one row at a time: the same kernel whatever the batch, so rows never depend on it."""
 
@@ -48,7 +69,7 @@ class RowwiseLinear(nn.Module):
         self.weight, self.bias = linear.weight, linear.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([F.linear(row, self.weight, self.bias) for row in x.split(1)])
+        return linear_rows(x, self.weight, self.bias)
 
 
 def _rowwise(module: nn.Module) -> nn.Module:
@@ -69,6 +90,7 @@ class Prepared:
     batchable: bool  # False: run every image alone to keep seeds byte-stable
     rowwise_linear: bool
     max_pixel_diff: int  # largest per-pixel difference from fp32 on the probe, in levels of 255
+    graph: bool = False  # runs as a frozen TorchScript graph
 
 
 def _runner(generator: nn.Module, device: torch.device, precision: str
@@ -84,6 +106,52 @@ def _runner(generator: nn.Module, device: torch.device, precision: str
         with ctx:
             out = generator(z, y)
         return imaging.to_uint8(out)
+
+    return forward
+
+
+class _Rendering(nn.Module):
+    """Generator plus quantisation, latents (and class indices) in, (N, H, W, C) uint8 out: what is traced."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        out = self.generator(z, labels)
+        return ((out.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def _graph(generator: nn.Module, device: torch.device, precision: str, eager,
+           z: torch.Tensor, labels: torch.Tensor | None):
+    """The generator as one frozen TorchScript graph, or None where it cannot be traced.
+
+    Why: under load the inference thread shares Python's lock with the event loop. An eager forward takes the
+    lock back after every operator, and each time waits up to the interpreter's switch interval (5 ms) while
+    the loop runs Python; a graph call takes it once. The graph runs in the plain interpreter (no profiling
+    executor, hence no fusion), so it computes with the same kernels as eager; `prepare` still compares its
+    bytes with eager's before using it. Labels of another kind than the trace's (class vectors of a walk) run
+    eager."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    ctx = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    inputs = (z.to(device),) if labels is None else (z.to(device), labels.to(device))
+    try:
+        with torch.inference_mode(False), torch.no_grad(), ctx, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings: the probe below is the check that matters
+            traced = torch.jit.trace(_Rendering(generator).eval(), inputs, check_trace=False)
+            frozen = torch.jit.freeze(traced, optimize_numerics=False)
+    except Exception as e:  # an architecture the tracer cannot follow: eager it is
+        log.info("generator not traceable (%s): served eagerly", e)
+        return None
+    traced_kind = None if labels is None else labels.dtype
+
+    def forward(z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+        kind = None if labels is None else labels.dtype
+        if kind != traced_kind:
+            return eager(z, labels)
+        with torch.inference_mode(), torch.jit.optimized_execution(False):
+            out = frozen(z.to(device)) if labels is None else frozen(z.to(device), labels.to(device))
+        return out.cpu().numpy()
 
     return forward
 
@@ -107,6 +175,16 @@ def _batch_invariant(forward, z: torch.Tensor, labels: torch.Tensor | None, alon
     return np.array_equal(np.concatenate(chunks), alone)
 
 
+def _same_bytes(graph, z: torch.Tensor, labels: torch.Tensor | None, alone: np.ndarray) -> bool:
+    """The graph renders the probe as eager did, alone, as one batch and in chunks; a trace that kept a
+    shape of its example (a batch size taken as a constant) fails here rather than in a request."""
+    try:
+        return np.array_equal(_one_by_one(graph, z, labels), alone) and _batch_invariant(graph, z, labels, alone)
+    except RuntimeError as e:
+        log.info("traced generator does not match eager (%s): served eagerly", e)
+        return False
+
+
 def precision_candidates(setting: str, device: torch.device) -> list[str]:
     """Precisions to try in order; fp32 is always the last resort."""
     if setting not in PRECISIONS:
@@ -115,12 +193,13 @@ def precision_candidates(setting: str, device: torch.device) -> list[str]:
         if device.type == "cuda":
             return ["bf16", "fp16", "fp32"] if torch.cuda.is_bf16_supported() else ["fp16", "fp32"]
         # bf16 pays on CPUs with native bf16 (AVX-512 BF16, AMX); elsewhere it is emulated and slower than fp32
-        return ["bf16", "fp32"] if torch.ops.mkldnn._is_mkldnn_bf16_supported() else ["fp32"]
+        return ["bf16", "fp32"] if cpu_has_native_bf16() else ["fp32"]
     return [setting] if setting == "fp32" else [setting, "fp32"]
 
 
 def prepare(generator: nn.Module, device: torch.device, latent_dim: int, classes: list[str] | None,
-            precision: str = "auto", tolerance: int = 4, channels_last: bool = True) -> Prepared:
+            precision: str = "auto", tolerance: int = 4, channels_last: bool = True,
+            use_graph: bool = True) -> Prepared:
     """Choose precision and layout by the probes above; `precision` other than auto is still probed for
     faithfulness, and falls back to fp32 when its images drift more than `tolerance`."""
     generator = generator.eval().requires_grad_(False)
@@ -145,17 +224,20 @@ def prepare(generator: nn.Module, device: torch.device, latent_dim: int, classes
             forward = _runner(module, device, candidate)
             alone = _one_by_one(forward, z, labels)
             if _batch_invariant(forward, z, labels, alone):
+                graph = _graph(module, device, candidate, forward, z, labels) if use_graph else None
+                if graph is not None and _same_bytes(graph, z, labels, alone):
+                    return Prepared(graph, candidate, True, rowwise, diff, graph=True)
                 return Prepared(forward, candidate, True, rowwise, diff)
         log.warning("generator is not batch-invariant at %s: every image will run alone", candidate)
         return Prepared(_runner(generator, device, candidate), candidate, False, False, diff)
     raise AssertionError("fp32 is always a candidate")
 
 
-def preparer(precision_for: Callable[[str], str], tolerance: int, channels_last: bool):
+def preparer(precision_for: Callable[[str], str], tolerance: int, channels_last: bool, use_graph: bool = True):
     """The pool's prepare hook: what the API and the local CLI both load models with, so they agree on bytes."""
 
     def prepare_loaded(loaded) -> Prepared:  # app.pool.LoadedModel; not imported here, the pool imports us
         return prepare(loaded.generator, loaded.device, loaded.latent_dim, loaded.classes,
-                       precision_for(loaded.name), tolerance, channels_last)
+                       precision_for(loaded.name), tolerance, channels_last, use_graph)
 
     return prepare_loaded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from contextlib import asynccontextmanager
 
 import torch
@@ -41,6 +42,14 @@ def _device(settings: Settings) -> tuple[torch.device, torch.dtype]:
         raise RuntimeError(f"GAN_INFERENCE_PRECISION: {e}") from None
 
 
+def share_the_interpreter_lock(interval_ms: float) -> None:
+    """The event loop runs Python almost without pause under load, and the inference thread needs Python's lock
+    back after each forward (and an eager forward after each operator): with CPython's 5 ms switch interval,
+    each of those waits could take 5 ms. A shorter interval bounds them; a forced switch costs microseconds."""
+    if interval_ms > 0:
+        sys.setswitchinterval(interval_ms / 1000)
+
+
 def tune_garbage_collector(threshold: int) -> None:
     """A request allocates a few thousand short-lived objects (FastAPI's dependency and validation machinery),
     so CPython's default of a collection every 700 allocations took a quarter of the event loop's time under
@@ -59,7 +68,8 @@ async def lifespan(app: FastAPI):
     torch.set_num_threads(serving_threads(settings.torch_threads))
     device, dtype = _device(settings)
 
-    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last)
+    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
+                       settings.inference_graph)
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
                          device, settings.cache_size, dtype, prepare=prepare)
     pool.start(settings.watch_interval_s)
@@ -76,6 +86,7 @@ async def lifespan(app: FastAPI):
                                settings.queue_names)
     log.info("serving registry %s on %s (%s first)", settings.registry_dir, pool.device, dtype)
     tune_garbage_collector(settings.gc_threshold)
+    share_the_interpreter_lock(settings.switch_interval_ms)
     yield
     app.state.batcher.stop()
     if app.state.listener is not None:

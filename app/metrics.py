@@ -106,6 +106,9 @@ def endpoint_of(scope: Scope, root_path: str) -> str:
     return mounted[len(root_path):] if mounted != root_path and mounted.startswith(root_path) else "unmatched"
 
 
+LOGGED_HEADERS = {b"x-model": "model", b"x-model-version": "version"}  # response header -> log field
+
+
 class RequestMiddleware:
     """Request id in and out (X-Request-ID), one access log line per request, and the request metrics."""
 
@@ -116,17 +119,19 @@ class RequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
         rid = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         token = logs.request_id.set(rid)
         start, root_path = time.perf_counter(), scope.get("root_path", "")
-        answer: dict[str, object] = {"status": 500, "headers": {}}
+        answer: dict[str, object] = {"status": 500}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
                 answer["status"] = message["status"]
-                answer["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message["headers"]}
+                for k, v in message["headers"]:  # the log line names the model and version served
+                    if k in LOGGED_HEADERS:
+                        answer[LOGGED_HEADERS[k]] = v.decode("latin-1")
             await send(message)
 
         try:
@@ -136,8 +141,7 @@ class RequestMiddleware:
             endpoint, method, status = endpoint_of(scope, root_path), scope["method"], answer["status"]
             self.metrics.requests.labels(endpoint, method, str(status)).inc()
             self.metrics.latency.labels(endpoint, method).observe(elapsed)
-            headers = answer["headers"]
             log.info("%s %s %s %.1f ms", method, scope["path"], status, elapsed * 1000,
-                     extra={"model": headers.get("x-model"), "version": headers.get("x-model-version"),
+                     extra={"model": answer.get("model"), "version": answer.get("version"),
                             "endpoint": endpoint, "status": status, "duration_ms": round(elapsed * 1000, 2)})
             logs.request_id.reset(token)

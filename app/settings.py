@@ -36,9 +36,14 @@ class Settings(BaseSettings):
     # environment with FASTAPI_OTEL_AUTO_CONFIGURE=true). Off by default: /metrics is Prometheus, and checking
     # for providers on every request cost 3-5% of the event loop's time
     otel: bool = False
+    # how long a thread may hold Python's lock while another waits for it; CPython's 5 ms made the inference
+    # thread wait that long for the busy event loop at each point it needs the lock back (docs/benchmarks.md)
+    switch_interval_ms: float = 0.5
     model_precision: str = ""  # per-model overrides, comma-separated model=precision
     precision_tolerance: int = 4  # largest per-pixel drift from fp32 (levels of 255) a lower precision may have
     channels_last: bool = True
+    # run each generator as a frozen TorchScript graph where it gives eager's bytes (app/inference.py)
+    inference_graph: bool = True
     seed_cache_mb: float = 32.0  # encoded seed-URL PNGs kept in memory
     cache_size: int = 3  # generators kept loaded (LRU over model-version pairs)
     watch_interval_s: float = 1.0  # registry poll period for hot swaps

@@ -9,7 +9,10 @@ temporary registry, then in one run:
   3. the server (uvicorn, `app.main:app`, its own process) with 1, 8 and 32 clients each asking one image at a
      time from a fresh seed URL (no cache hits): images/s and p50/p95/p99;
   4. the same with micro-batching off (GAN_BATCHING=false);
-  and, with batching on, 32 clients through the FastAPI route instead of the seed lane (app/routes/seed_lane.py);
+  and, with batching on, 32 clients through the FastAPI route instead of the seed lane (app/routes/seed_lane.py),
+  32 clients with the generator run eagerly instead of as a graph (GAN_INFERENCE_GRAPH=false) and with
+  CPython's default switch interval (GAN_SWITCH_INTERVAL_MS=5), beside a
+  batch-16 forward in-process alone and beside a busy Python thread, graph and eager;
 and with --memory, the server's resident memory serving one version, then after loading 10 versions in turn,
 --memory-passes times over, with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own process; its CPU share
 is reported. Everything stays on loopback; every phase is bounded by --seconds.
@@ -26,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +38,7 @@ import numpy as np
 import torch
 
 from app.inference import prepare, serving_threads
+from app.settings import Settings
 from models import checkpoint, images as imaging
 from models.architectures import get_architecture
 from models.dcgan import DCGANConfig, init_weights
@@ -85,11 +90,46 @@ def timed(fn, min_s: float = 0.25, repeats: int = 5) -> float:
     return statistics.median(times)
 
 
+def beside_busy_python(forward, z, y, switch_interval_ms: float, calls: int = 30) -> float:
+    """Median ms of a forward while another thread runs Python without pause, as a busy event loop does: a
+    forward that needs Python's lock back after each operator waits for the other thread's switch interval."""
+    stop = threading.Event()
+    default_interval = sys.getswitchinterval()
+    sys.setswitchinterval(switch_interval_ms / 1000)
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    try:
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            forward(z, y)
+            times.append(time.perf_counter() - start)
+    finally:
+        stop.set()
+        spinner.join()
+        sys.setswitchinterval(default_interval)
+    return 1000 * statistics.median(times)
+
+
 def raw_forward(directory: Path, threads: int, precision: str) -> dict:
     torch.set_num_threads(serving_threads(threads))
     generator, metadata = checkpoint.load_generator(directory)
     classes = metadata.get("classes")
     prepared = prepare(generator, torch.device("cpu"), metadata["latent_dim"], classes, precision)
+    eager = prepare(generator, torch.device("cpu"), metadata["latent_dim"], classes, precision, use_graph=False)
+    z16 = seed_latents(list(range(16)), metadata["latent_dim"])
+    y16 = torch.arange(16) % 10 if classes else None
+    # one batch of 16 (what 32 clients gather) alone and beside a busy Python thread, graph and eager
+    served_interval = Settings().switch_interval_ms
+    contention = {name: {"alone_ms": 1000 * timed(lambda: p.forward(z16, y16)),
+                         "beside_busy_python_ms": {ms: beside_busy_python(p.forward, z16, y16, ms)
+                                                   for ms in (5.0, served_interval)}}
+                  for name, p in (("served", prepared), ("eager", eager))}
     per_batch = {}
     for batch in (1, 4, 8, 16, 32, 64, 128):
         z = seed_latents(list(range(batch)), metadata["latent_dim"])
@@ -98,7 +138,8 @@ def raw_forward(directory: Path, threads: int, precision: str) -> dict:
     one = prepared.forward(seed_latents([1], metadata["latent_dim"]), torch.tensor([1]) if classes else None)[0]
     best = max(per_batch, key=per_batch.get)
     return {"precision": prepared.precision, "rowwise_linear": prepared.rowwise_linear,
-            "batchable": prepared.batchable, "max_pixel_diff": prepared.max_pixel_diff,
+            "batchable": prepared.batchable, "max_pixel_diff": prepared.max_pixel_diff, "graph": prepared.graph,
+            "batch16_contention": contention,
             "images_per_s": per_batch, "best_batch": best, "best_images_per_s": per_batch[best],
             "batch1_ms": 1000 / per_batch[1], "encode_ms": 1000 * timed(lambda: imaging.encode_png(one))}
 
@@ -181,20 +222,23 @@ def bench_model(config_name: str, root: Path, args) -> dict:
     env = {"GAN_TORCH_THREADS": str(args.threads), "GAN_INFERENCE_PRECISION": args.precision,
            "GAN_BATCH_MAX_IMAGES": str(args.max_batch), "GAN_BATCH_WAIT_MS": str(args.wait_ms)}
     path = image_path(model, conditional)
-    for batching in ("true", "false"):
-        server = Server(registry.root, env | {"GAN_BATCHING": batching})
+    # eager: batching on, the generator not run as a graph; switch_5ms: CPython's default switch interval
+    variants = {"eager": {"GAN_INFERENCE_GRAPH": "false"}, "switch_5ms": {"GAN_SWITCH_INTERVAL_MS": "5"}}
+    for batching in ("true", "false", *variants):
+        extra = variants.get(batching, {"GAN_BATCHING": batching})
+        server = Server(registry.root, env | extra)
         try:
             assert server.get(path.format(n=0)).status_code == 200  # loads and prepares the version
             runs = {}
             if batching == "true":
                 runs["healthz_1"] = server.load("/healthz", 1, args.seconds)
                 runs["healthz_32"] = server.load("/healthz", 32, args.seconds)
-            for clients in (1, 8, 32):
+            for clients in (1, 8, 32) if batching in ("true", "false") else (32,):
                 runs[f"images_{clients}"] = server.load(path, clients, args.seconds)
             if batching == "true":
                 # a parameter the seed lane does not know sends every request through the FastAPI route
                 runs["images_32_route"] = server.load(path + "&via=route", 32, args.seconds)
-            result["batching_" + ("on" if batching == "true" else "off")] = runs
+            result[{"true": "batching_on", "false": "batching_off"}.get(batching, batching)] = runs
             print(json.dumps({batching: {k: {m: v[m] for m in ("per_s", "p50_ms", "p99_ms", "client_cpu_share")}
                                          for k, v in runs.items()}}), flush=True)
         finally:
@@ -232,6 +276,8 @@ def summarise(result: dict) -> dict:
             "images_32_per_s": on["images_32"]["per_s"], "fraction_of_limit": on["images_32"]["per_s"] / limit,
             "batching_gain_32": on["images_32"]["per_s"] / off["images_32"]["per_s"],
             "lane_gain_32": on["images_32"]["per_s"] / on["images_32_route"]["per_s"],
+            "graph_gain_32": on["images_32"]["per_s"] / result["eager"]["images_32"]["per_s"],
+            "switch_gain_32": on["images_32"]["per_s"] / result["switch_5ms"]["images_32"]["per_s"],
             "idle_p50_ms": on["images_1"]["p50_ms"], "idle_floor_ms": floor,
             "idle_ratio": on["images_1"]["p50_ms"] / floor}
 

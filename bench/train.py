@@ -5,7 +5,7 @@
 Both train the same networks (models/dcgan.py) at batch 64 on the same in-memory images. The plain loop is
 the reference's: fp32, contiguous tensors, a separate D pass on the real and the fake batch, and `.item()` on
 every loss and output mean at every step. The trainer is worker/trainer.py's step (channels-last, no host
-synchronisation, EMA of G), in fp32 and with bf16 autocast. Variants run interleaved, round after round, so
+synchronisation, EMA of G), in fp32 and, on CPUs with native bf16, with bf16 autocast. Variants run interleaved, round after round, so
 that a busy machine slows them alike; the medians of the rounds are reported, with the fraction of fp32 peak
 (FLOPs of one iteration counted by torch's FlopCounterMode, over a large sgemm measured in the same run).
 """
@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from models.dcgan import DCGANConfig, Discriminator, Generator, init_weights
+from models.devices import cpu_has_native_bf16
 from models.spec import TrainSpec
 from worker.datasets import synthetic
 from worker.trainer import Callbacks, Trainer
@@ -112,8 +113,10 @@ def bench_config(name: str, rounds: int, iterations: int, peak: float) -> dict:
     cfg = DCGANConfig(height=side, width=side, channels=channels, base_width=64)
     variants = {"plain fp32 (reference style)": PlainLoop(cfg, data.images).step,
                 "trainer fp32 channels-last": project_trainer(side, channels, "fp32", data)._train_step,
-                "trainer bf16 channels-last": project_trainer(side, channels, "bf16", data)._train_step,
-                "trainer bf16 contiguous": project_trainer(side, channels, "bf16", data, False)._train_step}
+                "trainer fp32 contiguous": project_trainer(side, channels, "fp32", data, False)._train_step}
+    if cpu_has_native_bf16():  # emulated bf16 ran a convolution 26x slower than fp32 on an AVX2-only CPU
+        variants |= {"trainer bf16 channels-last": project_trainer(side, channels, "bf16", data)._train_step,
+                     "trainer bf16 contiguous": project_trainer(side, channels, "bf16", data, False)._train_step}
     flops = flops_per_iteration(variants["plain fp32 (reference style)"])
     times: dict[str, list[float]] = {v: [] for v in variants}
     for step in variants.values():
@@ -126,7 +129,7 @@ def bench_config(name: str, rounds: int, iterations: int, peak: float) -> dict:
             times[variant].append((time.perf_counter() - start) / iterations)
     plain = statistics.median(times["plain fp32 (reference style)"])
     out = {"config": name, "batch": BATCH, "gflop_per_iteration": flops / 1e9, "sgemm_peak_gflops": peak,
-           "variants": {}}
+           "native_bf16": cpu_has_native_bf16(), "variants": {}}
     for variant, samples in times.items():
         s = statistics.median(samples)
         out["variants"][variant] = {"s_per_iteration": s, "speedup_vs_plain": plain / s,

@@ -42,6 +42,21 @@ def resolve_device(setting: str) -> torch.device:
     return device
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively here (AVX-512 BF16, AMX); elsewhere it is emulated, and a bf16
+    convolution took 26x as long as fp32 on an AVX2-only CPU (docs/benchmarks.md, run F)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def slow_precision_warning(device: torch.device, dtype: torch.dtype) -> str | None:
+    """A warning for a job that asked for half precision on a CPU that only emulates it."""
+    if device.type == "cpu" and dtype in (torch.bfloat16, torch.float16) and not cpu_has_native_bf16():
+        name = str(dtype).removeprefix("torch.")
+        return (f"precision {name} is emulated on this CPU (no native bf16): training runs many times slower "
+                "than in fp32; submit the job with precision fp32 or auto")
+    return None
+
+
 def inference_dtype(device: torch.device, setting: str = "auto") -> torch.dtype:
     """The dtype generators run in: fp32 on CPU; on CUDA bf16 where supported, else fp16."""
     if setting not in PRECISIONS:

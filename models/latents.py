@@ -18,7 +18,7 @@ def seed_latents(seeds: list[int], latent_dim: int) -> torch.Tensor:
 
 def truncate(latents: torch.Tensor, truncation: float) -> torch.Tensor:
     """Pull latents toward the mean of the prior (0) by `truncation` (1.0 leaves them as they are)."""
-    return latents * truncation
+    return latents if truncation == 1.0 else latents * truncation
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -124,6 +124,9 @@ class Trainer:
         self.window = MetricsWindow()
         self.monitor = monitor or Monitor(spec.metrics_every)
         self.warnings: list[str] = []
+        if (slow := devices.slow_precision_warning(device, self.amp_dtype)) is not None:
+            self.warnings.append(slow)
+            self.callbacks.warning(slow)
 
         self.images = data.images.to(device)
         self.labels = data.labels.to(device) if data.labels is not None else None

@@ -15,7 +15,8 @@ def _serving(loaded) -> dict:
     p = loaded.prepared
     if p is None:
         return {}
-    return {"precision": p.precision, "batched": p.batchable, "max_pixel_diff_vs_fp32": p.max_pixel_diff}
+    return {"precision": p.precision, "batched": p.batchable, "max_pixel_diff_vs_fp32": p.max_pixel_diff,
+            "graph": p.graph}
 
 
 @router.get("/healthz", summary="The process is up")

@@ -34,3 +34,14 @@ def test_forced_half_precision_trains_with_finite_losses_and_fp32_weights(precis
     assert all(math.isfinite(v) for p in progress for v in p.losses.values())
     assert checkpoint.metadata["trained_on"]["precision"] == dtype
     assert all(t.dtype == torch.float32 for t in checkpoint.generator_state.values() if t.is_floating_point())
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_half_precision_on_a_cpu_that_emulates_it_warns_the_job(monkeypatch, native):
+    # an AVX2-only CPU ran a bf16 convolution 26x slower than fp32: the job's progress says so
+    monkeypatch.setattr("models.devices.cpu_has_native_bf16", lambda: native)
+    _, _, progress = _run("bf16")
+    emulated = [w for w in progress[-1].warnings if "emulated on this CPU" in w]
+    assert bool(emulated) != native
+    _, _, progress = _run("auto")
+    assert not any("emulated" in w for w in progress[-1].warnings)
