@@ -64,6 +64,7 @@ def local_pool(registry: Path):
     if threads:
         torch.set_num_threads(threads)
     # prepared as the API prepares them (precision, batch-invariant layers), so both write the same bytes
-    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last)
+    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
+                       settings.inference_graph)
     return GeneratorPool(registry_from(registry, settings.shipped_registry_dir), torch.device("cpu"), cache_size=1,
                          prepare=prepare)
