@@ -1,4 +1,4 @@
-"""Generators served as frozen TorchScript graphs: the same bytes as eager, and eager wherever a graph is unsafe."""
+"""Generators served as traced TorchScript graphs: the same bytes as eager, and eager wherever a graph is unsafe."""
 
 from __future__ import annotations
 
@@ -100,3 +100,19 @@ def test_generators_a_graph_cannot_serve_run_eagerly(wrapper):
     assert loaded.prepared.batchable and not loaded.prepared.graph
     z = seed_latents(SEEDS[:5], 100)
     assert run(loaded, z, None).shape == (5, 16, 16, 1)
+
+
+def test_a_dropped_version_frees_its_weights():
+    # the pool's LRU bounds memory only if nothing else (TorchScript's own registries included) keeps a
+    # version's generator or weights alive once the pool lets it go
+    import gc
+    import weakref
+
+    g = _generator(DCGANConfig(height=32, width=32, channels=3, base_width=16))
+    loaded = _loaded(g, None)
+    assert loaded.prepared.graph
+    run(loaded, seed_latents(SEEDS[:3], 100), None)
+    generator_ref, weight_ref = weakref.ref(g), weakref.ref(next(g.parameters()))
+    del g, loaded
+    gc.collect()
+    assert generator_ref() is None and weight_ref() is None
