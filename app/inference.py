@@ -8,7 +8,7 @@ Each version is prepared once when the pool loads it. Two probes run on fixed la
   one row than for many and can flip a pixel by one level, so the probe tries the model as it is, then with
   its linear layers computed row by row (always, in fp32), and else marks the model unbatchable: every
   image then runs alone.
-Where it gives the same bytes, the chosen computation then runs as a traced TorchScript graph (`_graph`).
+Where it gives the same bytes, the chosen computation then runs as a traced TorchScript graph (`app/graphs.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.graphs import graph_forward
 from models import images as imaging
 from models.devices import PRECISIONS, cpu_has_native_bf16
 from models.latents import seed_latents
@@ -110,60 +111,6 @@ def _runner(generator: nn.Module, device: torch.device, precision: str
     return forward
 
 
-class _Rendering(nn.Module):
-    """Generator plus quantisation, latents (and class indices) in, (N, H, W, C) uint8 out: what is traced."""
-
-    def __init__(self, generator: nn.Module):
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        out = self.generator(z, labels)
-        return ((out.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
-
-
-def _graph(generator: nn.Module, device: torch.device, precision: str, eager,
-           z: torch.Tensor, labels: torch.Tensor | None):
-    """The generator as one traced TorchScript graph, or None where it cannot be traced.
-
-    Why: under load the inference thread shares Python's lock with the event loop. An eager forward takes the
-    lock back after every operator, and each time waits up to the interpreter's switch interval (5 ms) while
-    the loop runs Python; a graph call takes it once. The graph runs in the plain interpreter (no profiling
-    executor, hence no fusion), so it computes with the same kernels as eager; `prepare` still compares its
-    bytes with eager's before using it. Labels of another kind than the trace's (class vectors of a walk) run
-    eager."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-    def precision_context(cache: bool = True):
-        # the graph runs under autocast as eager does; traced with autocast's weight cache off, else the
-        # trace keeps cast copies of the weights as constants (torch.autocast's documentation on tracing)
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
-
-    inputs = (z.to(device),) if labels is None else (z.to(device), labels.to(device))
-    try:
-        with torch.inference_mode(False), torch.no_grad(), precision_context(cache=False), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer warnings: the probe below is the check that matters
-            # not torch.jit.freeze: frozen weights stay referenced by TorchScript after the version is
-            # dropped (16 MiB more resident per load of a 64x64 model); the traced module uses the generator's
-            traced = torch.jit.trace(_Rendering(generator).eval(), inputs, check_trace=False)
-    except Exception as e:  # an architecture the tracer cannot follow: eager it is
-        log.info("generator not traceable (%s): served eagerly", e)
-        return None
-    traced_kind = None if labels is None else labels.dtype
-
-    def forward(z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
-        kind = None if labels is None else labels.dtype
-        if kind != traced_kind:
-            return eager(z, labels)
-        with torch.inference_mode(), torch.jit.optimized_execution(False), precision_context():
-            out = traced(z.to(device)) if labels is None else traced(z.to(device), labels.to(device))
-        return out.cpu().numpy()
-
-    return forward
-
-
 def _probe_inputs(latent_dim: int, classes: list[str] | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     z = seed_latents(PROBE_SEEDS, latent_dim)
     labels = torch.arange(len(PROBE_SEEDS)) % len(classes) if classes else None
@@ -232,7 +179,7 @@ def prepare(generator: nn.Module, device: torch.device, latent_dim: int, classes
             forward = _runner(module, device, candidate)
             alone = _one_by_one(forward, z, labels)
             if _batch_invariant(forward, z, labels, alone):
-                graph = _graph(module, device, candidate, forward, z, labels) if use_graph else None
+                graph = graph_forward(module, device, candidate, forward, z, labels) if use_graph else None
                 if graph is not None and _same_bytes(graph, z, labels, alone):
                     return Prepared(graph, candidate, True, rowwise, diff, graph=True)
                 return Prepared(forward, candidate, True, rowwise, diff)
