@@ -9,10 +9,10 @@ temporary registry, then in one run:
   3. the server (uvicorn, `app.main:app`, its own process) with 1, 8 and 32 clients each asking one image at a
      time from a fresh seed URL (no cache hits): images/s and p50/p95/p99;
   4. the same with micro-batching off (GAN_BATCHING=false);
-  and, with batching on, 32 clients through the FastAPI route instead of the seed lane (app/routes/seed_lane.py),
-  32 clients with the generator run eagerly instead of as a graph (GAN_INFERENCE_GRAPH=false) and with
-  CPython's default switch interval (GAN_SWITCH_INTERVAL_MS=5), beside a
-  batch-16 forward in-process alone and beside a busy Python thread, graph and eager;
+  then, side by side, 32 clients against a fresh server per variant, interleaved over --rounds rounds (medians):
+  as served, micro-batching off, through the FastAPI route instead of the seed lane (app/routes/seed_lane.py),
+  the generator run eagerly instead of as a traced graph (app/graphs.py), and CPython's default switch
+  interval; and, in-process, a batch-16 forward alone and beside a busy Python thread, graph and eager;
 and with --memory, the server's resident memory serving one version, then after loading 10 versions in turn,
 --memory-passes times over, with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own process; its CPU share
 is reported. Everything stays on loopback; every phase is bounded by --seconds.
@@ -222,28 +222,52 @@ def bench_model(config_name: str, root: Path, args) -> dict:
     env = {"GAN_TORCH_THREADS": str(args.threads), "GAN_INFERENCE_PRECISION": args.precision,
            "GAN_BATCH_MAX_IMAGES": str(args.max_batch), "GAN_BATCH_WAIT_MS": str(args.wait_ms)}
     path = image_path(model, conditional)
-    # eager: batching on, the generator not run as a graph; switch_5ms: CPython's default switch interval
-    variants = {"eager": {"GAN_INFERENCE_GRAPH": "false"}, "switch_5ms": {"GAN_SWITCH_INTERVAL_MS": "5"}}
-    for batching in ("true", "false", *variants):
-        extra = variants.get(batching, {"GAN_BATCHING": batching})
-        server = Server(registry.root, env | extra)
+    for batching in ("true", "false"):
+        server = Server(registry.root, env | {"GAN_BATCHING": batching})
         try:
             assert server.get(path.format(n=0)).status_code == 200  # loads and prepares the version
             runs = {}
             if batching == "true":
                 runs["healthz_1"] = server.load("/healthz", 1, args.seconds)
                 runs["healthz_32"] = server.load("/healthz", 32, args.seconds)
-            for clients in (1, 8, 32) if batching in ("true", "false") else (32,):
+            for clients in (1, 8, 32):
                 runs[f"images_{clients}"] = server.load(path, clients, args.seconds)
-            if batching == "true":
-                # a parameter the seed lane does not know sends every request through the FastAPI route
-                runs["images_32_route"] = server.load(path + "&via=route", 32, args.seconds)
-            result[{"true": "batching_on", "false": "batching_off"}.get(batching, batching)] = runs
+            result["batching_" + ("on" if batching == "true" else "off")] = runs
             print(json.dumps({batching: {k: {m: v[m] for m in ("per_s", "p50_ms", "p99_ms", "client_cpu_share")}
                                          for k, v in runs.items()}}), flush=True)
         finally:
             server.stop()
+    result["variants"] = compare_variants(registry.root, env, path, args)
     return result
+
+
+# 32 clients against a fresh server per variant, interleaved round after round so that the machine's
+# drifts and the server's history (its seed cache, its heap) weigh on all alike; medians are compared
+VARIANTS = {  # name -> (extra settings, extra query)
+    "default": ({}, ""),
+    "batching_off": ({"GAN_BATCHING": "false"}, ""),
+    "route": ({}, "&via=route"),  # a parameter the seed lane does not take: every request through FastAPI
+    "eager": ({"GAN_INFERENCE_GRAPH": "false"}, ""),  # the generator run eagerly, not as a traced graph
+    "switch_5ms": ({"GAN_SWITCH_INTERVAL_MS": "5"}, ""),  # CPython's default switch interval
+}
+
+
+def compare_variants(registry: Path, env: dict[str, str], path: str, args) -> dict:
+    runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    for _ in range(args.rounds):
+        for name, (settings, query) in VARIANTS.items():
+            server = Server(registry, env | settings)
+            try:
+                assert server.get((path + query).format(n=0)).status_code == 200
+                runs[name].append(server.load(path + query, 32, args.seconds))
+            finally:
+                server.stop()
+    out = {name: {"per_s": [r["per_s"] for r in rs], "median_per_s": statistics.median(r["per_s"] for r in rs),
+                  "median_p50_ms": statistics.median(r["p50_ms"] for r in rs),
+                  "median_server_cpu_ms": statistics.median(r["server_cpu_ms_per_request"] for r in rs)}
+           for name, rs in runs.items()}
+    print(json.dumps({"variants": {k: v["per_s"] for k, v in out.items()}}), flush=True)
+    return out
 
 
 def bench_memory(root: Path, args) -> dict:
@@ -268,16 +292,19 @@ def bench_memory(root: Path, args) -> dict:
 
 
 def summarise(result: dict) -> dict:
-    raw, on, off = result["raw"], result["batching_on"], result["batching_off"]
+    raw, on, variants = result["raw"], result["batching_on"], result["variants"]
     limit = min(raw["best_images_per_s"], on["healthz_32"]["per_s"])
     floor = raw["batch1_ms"] + raw["encode_ms"] + on["healthz_1"]["p50_ms"]
+    median = {name: v["median_per_s"] for name, v in variants.items()}
     return {"model": result["model"],
             "raw_best_images_per_s": raw["best_images_per_s"], "http_ceiling_per_s": on["healthz_32"]["per_s"],
             "images_32_per_s": on["images_32"]["per_s"], "fraction_of_limit": on["images_32"]["per_s"] / limit,
-            "batching_gain_32": on["images_32"]["per_s"] / off["images_32"]["per_s"],
-            "lane_gain_32": on["images_32"]["per_s"] / on["images_32_route"]["per_s"],
-            "graph_gain_32": on["images_32"]["per_s"] / result["eager"]["images_32"]["per_s"],
-            "switch_gain_32": on["images_32"]["per_s"] / result["switch_5ms"]["images_32"]["per_s"],
+            "images_32_median_fresh_per_s": median["default"],
+            "fraction_of_limit_median_fresh": median["default"] / limit,
+            "batching_gain_32": median["default"] / median["batching_off"],
+            "lane_gain_32": median["default"] / median["route"],
+            "graph_gain_32": median["default"] / median["eager"],
+            "switch_gain_32": median["default"] / median["switch_5ms"],
             "idle_p50_ms": on["images_1"]["p50_ms"], "idle_floor_ms": floor,
             "idle_ratio": on["images_1"]["p50_ms"] / floor}
 
@@ -291,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--wait-ms", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the 32-client variant comparison")
     parser.add_argument("--memory", action="store_true", help="also measure resident memory across swaps")
     parser.add_argument("--memory-passes", type=int, default=3, help="times the 10 versions are requested in turn")
     parser.add_argument("--memory-only", action="store_true", help="skip the speed phases")
