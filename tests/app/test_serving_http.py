@@ -57,6 +57,7 @@ def test_readyz_tells_how_each_loaded_version_is_run(served):
     entry = loaded[("bars", "000002")]
     assert entry["precision"] in ("fp32", "bf16") and isinstance(entry["batched"], bool)
     assert 0 <= entry["max_pixel_diff_vs_fp32"] <= 4  # the default tolerance
+    assert entry["graph"] is True  # a DCGAN traces, and the probe found the graph's bytes equal to eager's
 
 
 def test_the_api_collects_garbage_at_its_configured_threshold(tiny_registry):
@@ -68,3 +69,14 @@ def test_the_api_collects_garbage_at_its_configured_threshold(tiny_registry):
             assert gc.get_threshold()[0] == 12_345
     finally:
         gc.set_threshold(*before)
+
+
+def test_the_api_sets_its_configured_switch_interval(tiny_registry):
+    import sys
+
+    before = sys.getswitchinterval()
+    try:
+        with LiveServer(create_app(make_settings(tiny_registry, switch_interval_ms=0.25))):
+            assert sys.getswitchinterval() == 0.25 / 1000
+    finally:
+        sys.setswitchinterval(before)
