@@ -1,7 +1,7 @@
 """A cap on request body size (413 above it), checked before anything reads or parses the body.
 
-Pure ASGI middleware: a declared Content-Length over the cap is refused at once; a body without one
-(chunked) is counted as it streams in and refused as soon as it passes the cap.
+Pure ASGI middleware: a declared Content-Length over the cap is refused at once; a chunked body is counted
+as it streams in and refused as soon as it passes the cap; a request with neither has no body, and passes.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or self.max_bytes <= 0:
             await self.app(scope, receive, send)
             return
-        declared: int | None = None
         chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     model_precision: str = ""  # per-model overrides, comma-separated model=precision
     precision_tolerance: int = 4  # largest per-pixel drift from fp32 (levels of 255) a lower precision may have
     channels_last: bool = True
-    # run each generator as a traced TorchScript graph where it gives eager's bytes (app/inference.py)
+    # run each generator as a traced TorchScript graph where it gives eager's bytes (app/graphs.py)
     inference_graph: bool = True
     seed_cache_mb: float = 32.0  # encoded seed-URL PNGs kept in memory
     cache_size: int = 3  # generators kept loaded (LRU over model-version pairs)
