@@ -53,7 +53,7 @@ class Rendering(nn.Module):
         return ((out.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def _signature(rendering: Rendering, device: torch.device, dtype: torch.dtype | None,
+def _signature(rendering: Rendering, device: torch.device, dtype: torch.dtype,
                labels: torch.Tensor | None) -> tuple:
     """What a trace depends on: the module tree with its hyperparameters, tensor shapes, precision, inputs."""
     tensors = tuple((name, tuple(t.shape), t.dtype, t.is_contiguous(memory_format=torch.channels_last))
@@ -87,16 +87,16 @@ def _trace(rendering: Rendering, inputs: tuple, autocast) -> torch.jit.ScriptMod
         gc.collect()
 
 
-def graph_forward(generator: nn.Module, device: torch.device, precision: str, eager: Forward,
+def graph_forward(generator: nn.Module, device: torch.device, dtype: torch.dtype, eager: Forward,
                   z: torch.Tensor, labels: torch.Tensor | None) -> Forward | None:
-    """`eager`'s computation as a graph, or None where the generator cannot be traced. Labels of another kind
-    than the example's (class vectors of a walk, where the trace saw class indices) run `eager`."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    """`eager`'s computation at `dtype` (autocast below fp32) as a graph, or None where the generator cannot be
+    traced. Labels of another kind than the example's (class vectors of a walk, where the trace saw class
+    indices) run `eager`."""
 
     def autocast(cache: bool = True):
         # under autocast as eager runs; traced with autocast's weight cache off, else the trace keeps cast
         # copies of the weights as constants (torch.autocast's documentation on tracing)
-        if dtype is None:
+        if dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
 

@@ -96,14 +96,14 @@ class Prepared:
 
 def _runner(generator: nn.Module, device: torch.device, precision: str
             ) -> Callable[[torch.Tensor, torch.Tensor | None], np.ndarray]:
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    dtype = DTYPES[precision]
 
     @torch.inference_mode()
     def forward(z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
         z = z.to(device)
         y = labels.to(device) if labels is not None else None
         # autocast keeps batch-norm and the tanh in fp32 and runs convolutions and the projection in `dtype`
-        ctx = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+        ctx = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext()
         with ctx:
             out = generator(z, y)
         return imaging.to_uint8(out)
@@ -179,7 +179,7 @@ def prepare(generator: nn.Module, device: torch.device, latent_dim: int, classes
             forward = _runner(module, device, candidate)
             alone = _one_by_one(forward, z, labels)
             if _batch_invariant(forward, z, labels, alone):
-                graph = graph_forward(module, device, candidate, forward, z, labels) if use_graph else None
+                graph = graph_forward(module, device, DTYPES[candidate], forward, z, labels) if use_graph else None
                 if graph is not None and _same_bytes(graph, z, labels, alone):
                     return Prepared(graph, candidate, True, rowwise, diff, graph=True)
                 return Prepared(forward, candidate, True, rowwise, diff)

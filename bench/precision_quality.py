@@ -25,7 +25,6 @@ from worker import datasets
 from worker.trainer import Callbacks, Trainer
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--precision", choices=["fp32", "bf16"], required=True)
