@@ -1,5 +1,7 @@
 """Real and fake images share one discriminator pass exactly when no output depends on the rest of its batch."""
 
+import contextlib
+
 import pytest
 import torch
 
@@ -41,3 +43,25 @@ def test_one_joint_pass_trains_like_two_separate_ones():
         assert torch.allclose(a.float(), b.float(), atol=1e-5), name
     for (name, a), b in zip(joint.D.state_dict().items(), separate.D.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-5), name
+
+
+@pytest.mark.parametrize("architecture,fields", [("dcgan", {"base_width": 8}), ("wgan-gp", {"base_width": 8}),
+                                                  ("progan", {"base_width": 16})])
+def test_generator_update_computes_no_discriminator_gradients(monkeypatch, architecture, fields):
+    """G's step back-propagates through D without D's weight gradients: D keeps the gradients of its own step."""
+    import worker.trainer as trainer_module
+
+    trained, unfrozen = _trainer(architecture, **fields), _trainer(architecture, **fields)
+    d_step_grads = []
+    step_d = trained.opt_d.step
+    monkeypatch.setattr(trained.opt_d, "step", lambda *a, **k: (
+        d_step_grads.append([None if p.grad is None else p.grad.clone() for p in trained.D.parameters()]), step_d(*a, **k))[1])
+    trained._train_step()
+    assert all(p.requires_grad for p in trained.D.parameters())
+    for p, grad in zip(trained.D.parameters(), d_step_grads[-1]):
+        assert (p.grad is None and grad is None) or torch.equal(p.grad, grad)  # progan: unused levels have none
+    # and G learns exactly what it learned when D's gradients were computed and thrown away
+    monkeypatch.setattr(trainer_module, "_frozen", lambda network: contextlib.nullcontext())
+    unfrozen._train_step()
+    for (name, a), b in zip(trained.G.state_dict().items(), unfrozen.G.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
