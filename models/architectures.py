@@ -55,6 +55,9 @@ class Architecture:
     fade_reals: Callable[[torch.Tensor, int, float], torch.Tensor] | None = None
     options: frozenset[str] = frozenset()  # the architecture-specific TrainSpec fields it reads
     summary: str = ""
+    # `precision: auto` trains in bf16 autocast on CPUs with native bf16: only where the quality evaluator
+    # found bf16's samples as good as fp32's (docs/benchmarks.md, "Same quality in bf16"); elsewhere fp32
+    cpu_bf16: bool = False
 
 
 # DCGAN family
@@ -133,9 +136,9 @@ ARCHITECTURES: dict[str, Architecture] = {
                      init=None, check_size=_any_size, options=frozenset({"condition"}),
                      summary="conditional MLP GAN (Mirza & Osindero 2014)"),
         Architecture("dcgan", False, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
-                     options=DCGAN_OPTIONS, summary="DCGAN (Radford et al. 2015)"),
+                     options=DCGAN_OPTIONS, summary="DCGAN (Radford et al. 2015)", cpu_bf16=True),
         Architecture("cdcgan", True, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
-                     options=DCGAN_OPTIONS,
+                     options=DCGAN_OPTIONS, cpu_bf16=True,
                      summary="conditional DCGAN: one-hot labels into G's input and as maps into D"),
         Architecture("wgan", False, "wasserstein", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
                      defaults=WGAN, options=DCGAN_OPTIONS, summary="WGAN with weight clipping (Arjovsky et al. 2017)"),

@@ -129,7 +129,8 @@ class TrainSpec(BaseModel):
     seed: int = 0
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="autocast dtype of training steps; auto: bf16 on CUDA (fp16 with loss scaling on "
-                            "GPUs without bf16), fp32 on CPU")
+                            "GPUs without bf16); on CPU bf16 for dcgan and cdcgan where the CPU has native bf16, "
+                            "else fp32")
     eval_samples: Annotated[int, Field(ge=0, le=50_000)] = Field(
         2000, description="samples scored at each checkpoint (FD, KID, coverage...); 0 skips scoring")
 

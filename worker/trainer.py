@@ -129,7 +129,7 @@ class Trainer:
         self.opt_d = build_optimizer(self.D.parameters(), self.opt_choice["d"])
         self.d_steps, self.clip = spec.d_steps_value, spec.weight_clip_value
         self.gp_lambda, self.drift = spec.gradient_penalty_value, spec.drift_value
-        self.amp_dtype = devices.training_dtype(device, spec.precision)
+        self.amp_dtype = devices.training_dtype(device, spec.precision, self.architecture.cpu_bf16)
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (the scaler is then a no-op)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.rng = torch.Generator(device="cpu").manual_seed(spec.seed)  # data order and latents

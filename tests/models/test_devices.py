@@ -12,6 +12,16 @@ def test_cpu_is_honoured_and_runs_in_fp32():
     assert inference_dtype(device) == training_dtype(device) == torch.float32
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_training_precision_on_cpu_is_bf16_only_where_verified_and_native(monkeypatch, native):
+    monkeypatch.setattr("models.devices.cpu_has_native_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    assert training_dtype(cpu, "auto", cpu_bf16=True) == (torch.bfloat16 if native else torch.float32)
+    assert training_dtype(cpu, "auto", cpu_bf16=False) == torch.float32
+    assert training_dtype(cpu, "fp32", cpu_bf16=True) == torch.float32  # asked for: honoured
+    assert training_dtype(cpu, "bf16", cpu_bf16=False) == torch.bfloat16
+
+
 def test_auto_takes_cuda_only_when_present():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -16,7 +16,7 @@ torch.set_num_threads(1)
 def _trainer(architecture: str, size: int = 16, **fields) -> Trainer:
     spec = TrainSpec.model_validate({"model": "t", "dataset": {"kind": "synthetic"}, "architecture": architecture,
                                      "image_size": size, "channels": 1, "batch_size": 8, "steps": 3,
-                                     "checkpoint_every": 100, "metrics_every": 1, **fields})
+                                     "checkpoint_every": 100, "metrics_every": 1, "precision": "fp32", **fields})
     return Trainer(spec, synthetic(spec.height, spec.width, 1, count=32), Callbacks(publish=lambda c: "000001"),
                    torch.device("cpu"), progress_every_s=0.0)
 

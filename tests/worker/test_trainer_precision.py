@@ -1,4 +1,5 @@
-"""Mixed precision in the one training loop: `auto` is fp32 on CPU; forced half precisions train and record it."""
+"""Mixed precision in the one training loop: `auto` on CPU is bf16 for the DCGAN family where the CPU runs it
+natively, else fp32; forced half precisions train and record it."""
 
 import math
 
@@ -10,8 +11,8 @@ from worker.datasets import synthetic
 from worker.trainer import Callbacks, Trainer
 
 
-def _run(precision: str):
-    spec = TrainSpec.model_validate({"model": "t", "dataset": {"kind": "synthetic"}, "architecture": "dcgan",
+def _run(precision: str, architecture: str = "dcgan"):
+    spec = TrainSpec.model_validate({"model": "t", "dataset": {"kind": "synthetic"}, "architecture": architecture,
                                      "image_size": 16, "batch_size": 8, "base_width": 8, "latent_dim": 16,
                                      "steps": 3, "checkpoint_every": 3, "precision": precision})
     published, progress = [], []
@@ -21,10 +22,20 @@ def _run(precision: str):
     return trainer, published[-1], progress
 
 
-def test_auto_precision_on_cpu_trains_in_fp32_without_loss_scaling():
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_on_cpu_is_bf16_for_dcgan_on_native_bf16_and_never_loss_scaled(monkeypatch, native):
+    monkeypatch.setattr("models.devices.cpu_has_native_bf16", lambda: native)
     trainer, checkpoint, _ = _run("auto")
-    assert trainer.amp_dtype == torch.float32 and not trainer.scaler.is_enabled()
-    assert checkpoint.metadata["trained_on"] == {"device": "cpu", "precision": "float32"}
+    expected = "bfloat16" if native else "float32"
+    assert trainer.amp_dtype == getattr(torch, expected) and not trainer.scaler.is_enabled()
+    assert checkpoint.metadata["trained_on"] == {"device": "cpu", "precision": expected}
+
+
+def test_auto_precision_keeps_fp32_for_families_not_checked_in_bf16(monkeypatch):
+    monkeypatch.setattr("models.devices.cpu_has_native_bf16", lambda: True)
+    trainer, checkpoint, _ = _run("auto", "wgan-gp")
+    assert trainer.amp_dtype == torch.float32
+    assert checkpoint.metadata["trained_on"]["precision"] == "float32"
 
 
 @pytest.mark.parametrize("precision, dtype", [("bf16", "bfloat16"), ("fp16", "float16")])
