@@ -5,6 +5,10 @@ then gathers more jobs for the same version for at most `max_wait_s` or until `m
 forward pass, and hands each job its own rows back on its loop. Jobs for other versions wait for the next
 round, in arrival order. Torch runs only on this thread, so the event loop never blocks on a forward pass
 and the process never runs two forward passes that fight for the same cores.
+
+A job may carry a `finish` step (PNG encoding of its image): cheap ones run on the inference thread right
+after the forward; the others go, a whole batch at a time, to one encoder thread, which encodes while the
+next forward runs and wakes the event loop once per batch.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ class Job:
     labels: torch.Tensor | None  # (n,) class indices or (n, classes) class vectors
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
-    finish: Callable[[np.ndarray], Any] | None = None  # e.g. PNG encoding of a small image, on this thread
+    finish: Callable[[np.ndarray], Any] | None = None  # e.g. PNG encoding of its image
+    finish_inline: bool = True  # on the inference thread (cheap work), else on the encoder thread
     enqueued: float = field(default_factory=time.monotonic)
 
     @property
@@ -92,27 +97,36 @@ class MicroBatcher:
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._held: deque[Job] = deque()  # taken from the queue for another version: next round first
         self._thread: threading.Thread | None = None
+        self._encodes: queue.SimpleQueue[list[tuple[Job, np.ndarray]] | None] = queue.SimpleQueue()
+        self._encoder: threading.Thread | None = None
         self._last_group = 0  # requests in the previous forward: waiting pays only when they come together
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._encoder = threading.Thread(target=self._encode, name="encoder", daemon=True)
         self._thread.start()
+        self._encoder.start()
 
     def stop(self) -> None:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=10)
             self._thread = None
+        if self._encoder is not None:  # after the inference thread: its last batch is encoded, not dropped
+            self._encodes.put(None)
+            self._encoder.join(timeout=10)
+            self._encoder = None
 
     async def render(self, model: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None,
-                     finish: Callable[[np.ndarray], Any] | None = None) -> Any:
+                     finish: Callable[[np.ndarray], Any] | None = None, finish_inline: bool = True) -> Any:
         """(n, latent_dim) latents -> (n, H, W, C) uint8 images, computed on the inference thread; or, given
-        `finish`, what it makes of them there (cheap work such as encoding one small image: one thread hop
-        less per request than handing the pixels to the thread pool)."""
+        `finish`, what it makes of them, on the inference thread right after the forward (`finish_inline`:
+        cheap work such as encoding one small image) or on the encoder thread with the rest of the batch.
+        Either saves the event loop a hop through the thread pool per request."""
         if self._thread is None:
             raise RuntimeError("the batcher is not started")
         loop = asyncio.get_running_loop()
-        job = Job(model, latents, labels, loop, loop.create_future(), finish)
+        job = Job(model, latents, labels, loop, loop.create_future(), finish, finish_inline)
         self._queue.put(job)
         return await job.future
 
@@ -167,15 +181,23 @@ class MicroBatcher:
                     job.settle(error=e)
                 continue
             outcomes: list[tuple[Job, Any, BaseException | None]] = []
+            to_encode: list[tuple[Job, np.ndarray]] = []
             start = 0
             for job in group:
                 rows = images[start : start + len(job.latents)]
                 start += len(job.latents)
-                try:
-                    outcomes.append((job, rows if job.finish is None else job.finish(rows), None))
-                except Exception as e:
-                    outcomes.append((job, None, e))
+                if job.finish is not None and not job.finish_inline:
+                    to_encode.append((job, rows))
+                else:
+                    outcomes.append(_finished(job, rows))
+            if to_encode:
+                self._encodes.put(to_encode)
             settle_all(outcomes)
+
+    def _encode(self) -> None:
+        """The encoder thread: finishes a batch's jobs and settles them together."""
+        while (batch := self._encodes.get()) is not None:
+            settle_all([_finished(job, rows) for job, rows in batch])
 
     def _forward(self, group: list[Job]) -> np.ndarray:
         model = group[0].model
@@ -185,6 +207,15 @@ class MicroBatcher:
         self.stats.images += len(latents)
         self.stats.largest = max(self.stats.largest, len(latents))
         return run(model, latents, labels)
+
+
+def _finished(job: Job, rows: np.ndarray) -> tuple[Job, Any, BaseException | None]:
+    if job.finish is None:
+        return job, rows, None
+    try:
+        return job, job.finish(rows), None
+    except Exception as e:  # this job's error only
+        return job, None, e
 
 
 def run(model: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:

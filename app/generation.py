@@ -10,7 +10,6 @@ import secrets
 
 import numpy as np
 import torch
-from starlette.concurrency import run_in_threadpool
 
 from app import batcher as batching
 from app.batcher import MicroBatcher
@@ -87,8 +86,9 @@ async def render_batched(batcher: MicroBatcher, loaded: LoadedModel, latents: to
 
 
 # one image up to this many bytes of pixels (28x28 and 32x32) is encoded on the inference thread, well under
-# 0.1 ms; a 64x64 RGB image took about 1 ms, which 32 of in a batch would add to every forward, so bigger
-# pictures and grids go to the thread pool and encode on the other core while the next forward runs
+# 0.1 ms; a 64x64 RGB image took 0.2-1 ms, which 32 of in a batch would add to every forward, so bigger
+# pictures go to the batcher's encoder thread and encode on the other core while the next forward runs
+# (one hand-off per batch: through the thread pool, one per request cost more CPU than the encoding itself)
 INLINE_ENCODE_BYTES = 32 * 32 * 3
 
 
@@ -96,11 +96,9 @@ async def render_png(batcher: MicroBatcher, loaded: LoadedModel, latent: torch.T
                      labels: torch.Tensor | None, truncation: float = 1.0) -> bytes:
     """One image as PNG bytes."""
     h, w, c = (loaded.metadata["image"][k] for k in ("height", "width", "channels"))
-    if h * w * c <= INLINE_ENCODE_BYTES:
-        return await batcher.render(loaded, truncate(latent, truncation), labels,
-                                    finish=lambda rows: imaging.encode_png(rows[0]))
-    images = await batcher.render(loaded, truncate(latent, truncation), labels)
-    return await run_in_threadpool(imaging.encode_png, images[0])
+    return await batcher.render(loaded, truncate(latent, truncation), labels,
+                                finish=lambda rows: imaging.encode_png(rows[0]),
+                                finish_inline=h * w * c <= INLINE_ENCODE_BYTES)
 
 
 def interpolation_latents(loaded: LoadedModel, start, end, steps: int, method: str) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -11,9 +11,10 @@ temporary registry, then in one run:
   4. the same with micro-batching off (GAN_BATCHING=false);
   then, side by side, 32 clients against a fresh server per variant, interleaved over --rounds rounds (medians):
   as served, micro-batching off, through the FastAPI route instead of the seed lane (app/routes/seed_lane.py),
-  the generator run eagerly instead of as a traced graph (app/graphs.py), and CPython's default switch
-  interval; and, in-process, a batch-16 forward alone and beside a busy Python thread, graph and eager, and one
-  image's forward and encoding after an idle pause, as a lone request on an idle server meets it;
+  the generator run eagerly instead of as a traced graph (app/graphs.py), CPython's default switch interval,
+  and batches of up to 32 images instead of 16; and, in-process, a batch-16 forward alone and beside a busy
+  Python thread, graph and eager, and one image's forward and encoding after an idle pause, as a lone request
+  on an idle server meets it;
 and with --memory, the server's resident memory serving one version, then after loading 10 versions in turn,
 --memory-passes times over, with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own process; its CPU share
 is reported. Everything stays on loopback; every phase is bounded by --seconds.
@@ -268,6 +269,7 @@ VARIANTS = {  # name -> (extra settings, extra query)
     "route": ({}, "&via=route"),  # a parameter the seed lane does not take: every request through FastAPI
     "eager": ({"GAN_INFERENCE_GRAPH": "false"}, ""),  # the generator run eagerly, not as a traced graph
     "switch_5ms": ({"GAN_SWITCH_INTERVAL_MS": "5"}, ""),  # CPython's default switch interval
+    "max_batch_32": ({"GAN_BATCH_MAX_IMAGES": "32"}, ""),  # the earlier default: one batch for all 32 clients
 }
 
 
@@ -325,6 +327,7 @@ def summarise(result: dict) -> dict:
             "lane_gain_32": median["default"] / median["route"],
             "graph_gain_32": median["default"] / median["eager"],
             "switch_gain_32": median["default"] / median["switch_5ms"],
+            "max_batch_16_gain_32": median["default"] / median["max_batch_32"],
             "idle_p50_ms": on["images_1"]["p50_ms"], "idle_floor_ms": floor,
             "idle_ratio": on["images_1"]["p50_ms"] / floor,
             "idle_floor_after_idle_ms": idle_floor,
@@ -338,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per phase")
     parser.add_argument("--threads", type=int, default=0, help="GAN_TORCH_THREADS of the server (0: its default)")
     parser.add_argument("--precision", default="auto")
-    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--max-batch", type=int, default=Settings().batch_max_images, help="GAN_BATCH_MAX_IMAGES")
     parser.add_argument("--wait-ms", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the 32-client variant comparison")
     parser.add_argument("--memory", action="store_true", help="also measure resident memory across swaps")

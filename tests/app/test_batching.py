@@ -186,6 +186,47 @@ def test_finish_runs_on_each_requests_own_rows_and_its_error_stays_its_own(condi
     assert shape == (2, 28, 28, 1) and isinstance(error, ZeroDivisionError)
 
 
+@pytest.mark.parametrize("inline", [True, False])
+def test_finish_runs_on_the_inference_thread_or_the_encoder_thread_as_asked(conditional28, inline):
+    import threading
+
+    batcher = _started(max_batch=32, max_wait_s=0.1)
+    z, y = seed_latents([5, 6, 7], 100), torch.tensor([5, 6, 7])
+
+    def where(rows):
+        return threading.current_thread().name, rows.copy()
+
+    async def three():
+        return await asyncio.gather(*(batcher.render(conditional28, z[i : i + 1], y[i : i + 1], finish=where,
+                                                     finish_inline=inline) for i in range(3)),
+                                    batcher.render(conditional28, z[:1], y[:1], finish=lambda rows: 1 / 0,
+                                                   finish_inline=inline),
+                                    return_exceptions=True)
+
+    try:
+        *answers, error = asyncio.run(three())
+    finally:
+        batcher.stop()
+    assert {name for name, _ in answers} == {"inference" if inline else "encoder"}
+    for i, (_, rows) in enumerate(answers):  # each its own rows, as a lone render gives them
+        assert np.array_equal(rows, run(conditional28, z[i : i + 1], y[i : i + 1]))
+    assert isinstance(error, ZeroDivisionError)
+
+
+def test_stopping_encodes_the_last_batch_instead_of_dropping_it(conditional28):
+    batcher = _started(max_batch=32, max_wait_s=0.0)
+    z, y = seed_latents([1], 100), torch.tensor([1])
+
+    async def one_then_stop():
+        pending = asyncio.ensure_future(batcher.render(conditional28, z, y, finish=lambda rows: (time.sleep(0.2),
+                                                       rows.shape)[1], finish_inline=False))
+        await asyncio.sleep(0.05)  # the forward is done, the encoding under way
+        await asyncio.get_running_loop().run_in_executor(None, batcher.stop)
+        return await asyncio.wait_for(pending, 5)
+
+    assert asyncio.run(one_then_stop()) == (1, 28, 28, 1)
+
+
 def test_versions_are_never_mixed_in_one_forward(conditional28, tiny):
     batcher = _started(max_batch=32, max_wait_s=0.2)
     requests = [r for pair in zip(_requests(conditional28, SEEDS[:6]), _requests(tiny, SEEDS[:6])) for r in pair]
