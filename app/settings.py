@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     batching: bool = True  # micro-batch concurrent generation requests for the same version
     # images per shared forward pass: past 16 a forward gained little on CPU (1-7%), and with as many clients
     # as the limit one batch took them all, so the inference thread idled while they were encoded and answered;
-    # at 16 two batches alternate (64x64x3, 32 clients: 1.2-1.4x the images/s, docs/benchmarks.md)
+    # at 16 two batches alternate (64x64x3, 32 clients: 1.13x the images/s side by side, docs/benchmarks.md)
     batch_max_images: int = 16
     batch_wait_ms: float = 2.0  # how long the first request of a batch waits for company
     # young objects allocated before CPython's first garbage collection; 0 keeps CPython's 700 (docs/benchmarks.md)
