@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     version_notifications: bool = True  # subscribe to workers' pub/sub notices for prompt hot swaps
     torch_threads: int = 0  # 0: all cores but one (at least one), leaving a core to the event loop and encoders
     batching: bool = True  # micro-batch concurrent generation requests for the same version
-    # images per shared forward pass: past 16 a forward gained little on CPU (1-7%), and with as many clients
+    # images per shared forward pass: past 16 a forward gained little on CPU (1-8%), and with as many clients
     # as the limit one batch took them all, so the inference thread idled while they were encoded and answered;
     # at 16 two batches alternate (64x64x3, 32 clients: 1.13x the images/s side by side, docs/benchmarks.md)
     batch_max_images: int = 16
