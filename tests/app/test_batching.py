@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import numpy as np
@@ -188,8 +189,6 @@ def test_finish_runs_on_each_requests_own_rows_and_its_error_stays_its_own(condi
 
 @pytest.mark.parametrize("inline", [True, False])
 def test_finish_runs_on_the_inference_thread_or_the_encoder_thread_as_asked(conditional28, inline):
-    import threading
-
     batcher = _started(max_batch=32, max_wait_s=0.1)
     z, y = seed_latents([5, 6, 7], 100), torch.tensor([5, 6, 7])
 
@@ -217,9 +216,12 @@ def test_stopping_encodes_the_last_batch_instead_of_dropping_it(conditional28):
     batcher = _started(max_batch=32, max_wait_s=0.0)
     z, y = seed_latents([1], 100), torch.tensor([1])
 
+    def slow_encoding(rows):
+        time.sleep(0.2)
+        return rows.shape
+
     async def one_then_stop():
-        pending = asyncio.ensure_future(batcher.render(conditional28, z, y, finish=lambda rows: (time.sleep(0.2),
-                                                       rows.shape)[1], finish_inline=False))
+        pending = asyncio.ensure_future(batcher.render(conditional28, z, y, finish=slow_encoding, finish_inline=False))
         await asyncio.sleep(0.05)  # the forward is done, the encoding under way
         await asyncio.get_running_loop().run_in_executor(None, batcher.stop)
         return await asyncio.wait_for(pending, 5)

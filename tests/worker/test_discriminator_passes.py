@@ -54,8 +54,12 @@ def test_generator_update_computes_no_discriminator_gradients(monkeypatch, archi
     trained, unfrozen = _trainer(architecture, **fields), _trainer(architecture, **fields)
     d_step_grads = []
     step_d = trained.opt_d.step
-    monkeypatch.setattr(trained.opt_d, "step", lambda *a, **k: (
-        d_step_grads.append([None if p.grad is None else p.grad.clone() for p in trained.D.parameters()]), step_d(*a, **k))[1])
+
+    def step_d_noting_its_gradients(*args, **kwargs):
+        d_step_grads.append([None if p.grad is None else p.grad.clone() for p in trained.D.parameters()])
+        return step_d(*args, **kwargs)
+
+    monkeypatch.setattr(trained.opt_d, "step", step_d_noting_its_gradients)
     trained._train_step()
     assert all(p.requires_grad for p in trained.D.parameters())
     for p, grad in zip(trained.D.parameters(), d_step_grads[-1]):
