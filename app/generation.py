@@ -85,10 +85,11 @@ async def render_batched(batcher: MicroBatcher, loaded: LoadedModel, latents: to
     return await batcher.render(loaded, truncate(latents, truncation), labels)
 
 
-# one image up to this many bytes of pixels (28x28 and 32x32) is encoded on the inference thread, well under
-# 0.1 ms; a 64x64 RGB image took 0.2-1 ms, which 32 of in a batch would add to every forward, so bigger
-# pictures go to the batcher's encoder thread and encode on the other core while the next forward runs
-# (one hand-off per batch: through the thread pool, one per request cost more CPU than the encoding itself)
+# one image up to this many bytes of pixels (28x28 and 32x32) is encoded on the inference thread in about
+# 0.01 ms; a 64x64 RGB one takes 0.06 ms (0.2 ms through Pillow before), which a batch of 16 would add to every
+# forward (about 7% of it on CPU), so bigger pictures go to the batcher's encoder thread and encode on the
+# other core while the next forward runs (one hand-off per batch: through the thread pool, one per request
+# cost more CPU than the encoding itself)
 INLINE_ENCODE_BYTES = 32 * 32 * 3
 
 

@@ -4,18 +4,21 @@
 
 Pictures: Fashion-MNIST test images (28x28 grey; the shipped default's kind of output) and the synthetic bar
 images upscaled to 64x64 RGB, each alone and as an 8x8 grid assembled by models/images.py. Medians of
-repeated timings; the level models/images.py uses is chosen from this table.
+repeated timings; the level models/images.py uses is chosen from the first table. The second sets the
+project's encoder beside Pillow's (adaptive row filters) at that level, timed in turns.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from models import images as imaging
 from worker.datasets import load_idx_dir, synthetic
@@ -45,6 +48,28 @@ def timed_ms(fn, seconds: float) -> float:
     return 1000 * statistics.median(times)
 
 
+def pillow_png(picture: np.ndarray, level: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(picture[:, :, 0] if picture.shape[2] == 1 else picture).save(buffer, format="PNG",
+                                                                                 compress_level=level)
+    return buffer.getvalue()
+
+
+def side_by_side(pictures_by_name: dict[str, np.ndarray], seconds: float, rounds: int = 3) -> None:
+    level = imaging.PNG_LEVEL
+    print(f"\n| picture (level {level}) | models/images.py | Pillow | time ratio | size ratio |")
+    print("|---|---|---|---|---|")
+    for name, picture in pictures_by_name.items():
+        ours_ms, pillow_ms = [], []
+        for _ in range(rounds):  # in turns, so that drifts of the machine weigh on both
+            ours_ms.append(timed_ms(lambda: imaging.encode_png(picture, level), seconds))
+            pillow_ms.append(timed_ms(lambda: pillow_png(picture, level), seconds))
+        ours, theirs = statistics.median(ours_ms), statistics.median(pillow_ms)
+        ours_b, theirs_b = len(imaging.encode_png(picture, level)), len(pillow_png(picture, level))
+        print(f"| {name} | {ours:.3f} ms, {ours_b} B | {theirs:.3f} ms, {theirs_b} B | {theirs / ours:.2f}x faster "
+              f"| {ours_b / theirs_b:.3f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fashion-mnist", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
@@ -52,13 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print("| picture | " + " | ".join(f"level {lv}" for lv in LEVELS) + " |")
     print("|---|" + "---|" * len(LEVELS))
-    for name, picture in pictures(args.fashion_mnist).items():
+    by_name = pictures(args.fashion_mnist)
+    for name, picture in by_name.items():
         cells = []
         for level in LEVELS:
             size = len(imaging.encode_png(picture, level))
             ms = timed_ms(lambda: imaging.encode_png(picture, level), args.seconds)
             cells.append(f"{ms:.3f} ms, {size} B")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    side_by_side(by_name, args.seconds)
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+import struct
+import zlib
 
 import numpy as np
 import torch
@@ -40,11 +42,41 @@ def _pil(image: np.ndarray) -> Image.Image:
     return Image.fromarray(image, mode="RGB")
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOUR_TYPES = {1: 0, 3: 2}  # channels -> PNG colour type: greyscale, RGB
+FILTER_NONE, FILTER_UP = 0, 2
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+PNG_END = _png_chunk(b"IEND", b"")
+
+
 def encode_png(image: np.ndarray, level: int = PNG_LEVEL) -> bytes:
-    """(H, W, C) uint8 -> PNG bytes."""
-    buffer = io.BytesIO()
-    _pil(image).save(buffer, format="PNG", compress_level=level)
-    return buffer.getvalue()
+    """(H, W, C) uint8, C 1 or 3 -> PNG bytes (8 bits per channel, not interlaced).
+
+    Written here rather than through Pillow, whose per-image work around zlib (an Image object, the plugin's
+    chunk writer, adaptive row filters) took twice the time of the whole encoding below on a 28x28 image and
+    held Python's lock meanwhile, while zlib releases it. Rows are filtered as a whole array: none for grey
+    (generated greyscale compressed best unfiltered), "up" for colour (within 1% of Pillow's size on one
+    image, 9% over it on a grid, at half the time; bench/png.py)."""
+    height, width, channels = image.shape
+    if channels not in PNG_COLOUR_TYPES or image.dtype != np.uint8:
+        raise ValueError(f"expected (H, W, 1 or 3) uint8 pixels, got {image.shape} {image.dtype}")
+    pixels = image.reshape(height, width * channels)
+    rows = np.empty((height, 1 + width * channels), dtype=np.uint8)  # each row: its filter byte, its bytes
+    if channels == 1:
+        rows[:, 0] = FILTER_NONE
+        rows[:, 1:] = pixels
+    else:  # each byte minus the one above it, modulo 256
+        rows[:, 0] = FILTER_UP
+        rows[0, 1:] = pixels[0]
+        np.subtract(pixels[1:], pixels[:-1], out=rows[1:, 1:])
+    header = struct.pack(">IIBBBBB", width, height, 8, PNG_COLOUR_TYPES[channels], 0, 0, 0)
+    return b"".join((PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", zlib.compress(rows, level)),
+                     PNG_END))
 
 
 def encode_animation(frames: np.ndarray, fmt: str, frame_ms: int = 120, scale: int = 1) -> bytes:
