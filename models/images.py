@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-# Level 1 encodes grids about 4x faster than Pillow's default 6 at nearly the same size (docs/benchmarks.md).
+# Level 1: on Fashion-MNIST grids 2.2x faster than level 6 at 4% more bytes (docs/benchmarks.md, PNG level).
 PNG_LEVEL = 1
 
 
