@@ -58,9 +58,9 @@ def encode_png(image: np.ndarray, level: int = PNG_LEVEL) -> bytes:
     """(H, W, C) uint8, C 1 or 3 -> PNG bytes (8 bits per channel, not interlaced).
 
     Written here rather than through Pillow, whose per-image work around zlib (an Image object, the plugin's
-    chunk writer, adaptive row filters) took twice the time of the whole encoding below on a 28x28 image and
-    held Python's lock meanwhile, while zlib releases it. Rows are filtered as a whole array: none for grey
-    (generated greyscale compressed best unfiltered), "up" for colour (within 1% of Pillow's size on one
+    chunk writer, adaptive row filters) took twice the time of the whole encoding below on a 28x28 image,
+    all of it holding Python's lock, which the event loop needs. Rows are filtered as a whole array: none for
+    grey (Fashion-MNIST compressed best unfiltered), "up" for colour (within 1% of Pillow's size on one
     image, 9% over it on a grid, at half the time; bench/png.py)."""
     height, width, channels = image.shape
     if channels not in PNG_COLOUR_TYPES or image.dtype != np.uint8:
