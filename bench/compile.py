@@ -28,7 +28,7 @@ import torch
 from app.graphs import Rendering
 from app.inference import DTYPES, prepare, serving_threads
 from app.settings import Settings
-from bench.serve import CONFIGS, REPO_ROOT, beside_busy_python, timed, write_random_model
+from bench.serve import CONFIGS, SHIPPED, beside_busy_python, timed, write_random_model
 from models import checkpoint
 from models.latents import seed_latents
 from models.registry import Registry
@@ -38,9 +38,8 @@ BATCHES = (1, 16, 64)
 
 def load(config_name: str, root: Path) -> tuple[torch.nn.Module, dict]:
     if config_name == "shipped":
-        shipped = REPO_ROOT / "models" / "shipped"
-        model = next(p for p in shipped.iterdir() if p.is_dir())
-        return checkpoint.load_generator(sorted(p for p in model.iterdir() if p.is_dir())[-1])
+        name = SHIPPED.models()[0]
+        return checkpoint.load_generator(SHIPPED.path(name, SHIPPED.latest(name)))
     registry = Registry(root)
     write_random_model(registry, "m", config_name)
     return checkpoint.load_generator(registry.path("m", "000001"))
@@ -86,11 +85,10 @@ def bench_model(config_name: str, rounds: int) -> dict:
         for values in row.values():
             values["median_per_s"] = statistics.median(values["per_s"])
         result["batches"][batch] = row
-        print(json.dumps({"model": config_name, "batch": batch,
-                          **{name: {"images_per_s": round(v["median_per_s"]), "first_call_s": round(v["first_call_s"], 2),
-                                    "max_pixel_diff": v["max_pixel_diff"],
-                                    "beside_busy_python_ms": round(v["beside_busy_python_ms"], 2)}
-                             for name, v in row.items()}}), flush=True)
+        summary = {name: {"images_per_s": round(v["median_per_s"]), "first_call_s": round(v["first_call_s"], 2),
+                          "max_pixel_diff": v["max_pixel_diff"],
+                          "beside_busy_python_ms": round(v["beside_busy_python_ms"], 2)} for name, v in row.items()}
+        print(json.dumps({"model": config_name, "batch": batch, **summary}), flush=True)
     return result
 
 

@@ -70,7 +70,8 @@ async def run(port: int, path: str, clients: int, seconds: float, warmup: float,
     ms = [x * 1000 for x in latencies]
     return {"clients": clients, "requests": len(ms), "answered_in_all": answered[0], "errors": len(errors),
             "first_error": errors[:1], "per_s": len(ms) / window, "p50_ms": percentile(ms, 0.5),
-            "p95_ms": percentile(ms, 0.95), "p99_ms": percentile(ms, 0.99), "mean_ms": statistics.fmean(ms) if ms else float("nan"),
+            "p95_ms": percentile(ms, 0.95), "p99_ms": percentile(ms, 0.99),
+            "mean_ms": statistics.fmean(ms) if ms else float("nan"),
             "cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": time.perf_counter() - begin}
 
 

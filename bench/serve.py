@@ -54,6 +54,7 @@ CONFIGS = {  # name -> (architecture, DCGANConfig)
     "32x32x1": ("dcgan", DCGANConfig(height=32, width=32, channels=1, base_width=64)),
 }
 CLASSES = [f"class-{i}" for i in range(10)]
+SHIPPED = Registry(REPO_ROOT / "models" / "shipped")  # the shipped default's registry, read only here
 
 
 def free_port() -> int:
@@ -230,9 +231,7 @@ def bench_model(config_name: str, root: Path, args) -> dict:
     registry = Registry(root / config_name)
     model = "bench-" + config_name.lower()
     if config_name == "shipped":
-        shipped = REPO_ROOT / "models" / "shipped"
-        name = next(p.name for p in shipped.iterdir() if p.is_dir())
-        shutil.copytree(shipped / name, registry.root / model)
+        shutil.copytree(SHIPPED.root / SHIPPED.models()[0], registry.root / model)
     else:
         write_random_model(registry, model, config_name)
     directory = registry.path(model, "000001")
