@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-import torch
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
