@@ -5,7 +5,9 @@
 Pictures: Fashion-MNIST test images (28x28 grey; the shipped default's kind of output) and the synthetic bar
 images upscaled to 64x64 RGB, each alone and as an 8x8 grid assembled by models/images.py. Medians of
 repeated timings; the level models/images.py uses is chosen from the first table. The second sets the
-project's encoder beside Pillow's (adaptive row filters) at that level, timed in turns.
+project's encoder beside Pillow's (adaptive row filters) at that level, timed in turns. The third compares the
+two compressors on each picture's filtered rows: libdeflate (holds Python's lock) and zlib (lets go of it);
+models/images.py uses libdeflate up to SMALL_IMAGE_BYTES.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+import zlib
+
+import deflate
 import numpy as np
 from PIL import Image
 
@@ -70,6 +75,23 @@ def side_by_side(pictures_by_name: dict[str, np.ndarray], seconds: float, rounds
               f"| {ours_b / theirs_b:.3f} |", flush=True)
 
 
+def compressors(pictures_by_name: dict[str, np.ndarray], seconds: float, rounds: int = 3) -> None:
+    level = imaging.PNG_LEVEL
+    print(f"\n| filtered rows (level {level}) | bytes | libdeflate | zlib | time ratio | size ratio | used |")
+    print("|---|---|---|---|---|---|---|")
+    for name, picture in pictures_by_name.items():
+        rows = imaging.filtered_rows(picture)
+        ours_ms, zlib_ms = [], []
+        for _ in range(rounds):  # in turns
+            ours_ms.append(timed_ms(lambda: deflate.zlib_compress(rows, level), seconds))
+            zlib_ms.append(timed_ms(lambda: zlib.compress(rows, level), seconds))
+        ours, theirs = statistics.median(ours_ms), statistics.median(zlib_ms)
+        ours_b, theirs_b = len(deflate.zlib_compress(rows, level)), len(zlib.compress(rows, level))
+        used = "libdeflate" if rows.nbytes <= imaging.SMALL_IMAGE_BYTES else "zlib"
+        print(f"| {name} | {rows.nbytes} | {ours:.3f} ms, {ours_b} B | {theirs:.3f} ms, {theirs_b} B "
+              f"| {theirs / ours:.2f}x faster | {ours_b / theirs_b:.3f} | {used} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fashion-mnist", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
@@ -86,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{ms:.3f} ms, {size} B")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     side_by_side(by_name, args.seconds)
+    compressors(by_name, args.seconds)
     return 0
 
 

@@ -7,12 +7,22 @@ import math
 import struct
 import zlib
 
+import deflate
 import numpy as np
 import torch
 from PIL import Image
 
 # Level 1: on Fashion-MNIST grids 2.2x faster than level 6 at 4% more bytes (docs/benchmarks.md, PNG level).
 PNG_LEVEL = 1
+# Up to this many bytes of filtered rows (a 64x64 RGB image is 12.4 KB) the pixels are compressed by
+# libdeflate, which holds Python's lock for the whole call: on a 28x28 image it takes 14 us against zlib's 26,
+# on 64x64 RGB 52 against 122, for as many bytes or fewer. zlib lets go of the lock for every call, and under
+# load the inference thread then waits for the busy event loop to hand it back, once per image (bench/png.py,
+# docs/benchmarks.md). Larger pictures (grids) go through zlib, so the loop runs while they compress.
+SMALL_IMAGE_BYTES = 32 * 1024
+# Part of a seed URL's strong ETag: change it whenever the bytes written for the same pixels change (the
+# compressor, its level, the row filters), so that a cache never holds two different bodies under one tag.
+PNG_ENCODING = "png-2"  # 1: zlib for every size
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -61,7 +71,16 @@ def encode_png(image: np.ndarray, level: int = PNG_LEVEL) -> bytes:
     chunk writer, adaptive row filters) took twice the time of the whole encoding below on a 28x28 image,
     all of it holding Python's lock, which the event loop needs. Rows are filtered as a whole array: none for
     grey (Fashion-MNIST compressed best unfiltered), "up" for colour (within 1% of Pillow's size on one
-    image, 9% over it on a grid, at half the time; bench/png.py)."""
+    image, 9% over it on a grid, at half the time; bench/png.py), then compressed by `compress`."""
+    rows = filtered_rows(image)  # checks the pixels first
+    height, width, channels = image.shape
+    header = struct.pack(">IIBBBBB", width, height, 8, PNG_COLOUR_TYPES[channels], 0, 0, 0)
+    return b"".join((PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", compress(rows, level)),
+                     PNG_END))
+
+
+def filtered_rows(image: np.ndarray) -> np.ndarray:
+    """(H, W, C) uint8 pixels -> the (H, 1 + W*C) bytes a PNG compresses: each row its filter type, its bytes."""
     height, width, channels = image.shape
     if channels not in PNG_COLOUR_TYPES or image.dtype != np.uint8:
         raise ValueError(f"expected (H, W, 1 or 3) uint8 pixels, got {image.shape} {image.dtype}")
@@ -74,9 +93,16 @@ def encode_png(image: np.ndarray, level: int = PNG_LEVEL) -> bytes:
         rows[:, 0] = FILTER_UP
         rows[0, 1:] = pixels[0]
         np.subtract(pixels[1:], pixels[:-1], out=rows[1:, 1:])
-    header = struct.pack(">IIBBBBB", width, height, 8, PNG_COLOUR_TYPES[channels], 0, 0, 0)
-    return b"".join((PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", zlib.compress(rows, level)),
-                     PNG_END))
+    return rows
+
+
+def compress(data: np.ndarray, level: int = PNG_LEVEL) -> bytes:
+    """A zlib stream (RFC 1950) of `data` at `level` (0-9): libdeflate for small data, zlib for large."""
+    if not 0 <= level <= 9:
+        raise ValueError(f"compression level must be 0-9, got {level}")
+    if data.nbytes <= SMALL_IMAGE_BYTES:
+        return bytes(deflate.zlib_compress(data, level))
+    return zlib.compress(data, level)
 
 
 def encode_animation(frames: np.ndarray, fmt: str, frame_ms: int = 120, scale: int = 1) -> bytes:

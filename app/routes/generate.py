@@ -19,6 +19,7 @@ from app.responses import model_headers, png_response
 from app.security import Expensive, ReadAccess
 from app.seed_cache import SeedImageCache
 from app.schemas import GenerateRequest, ImageOut, ImagesOut
+from models import images as imaging
 from models.names import InvalidName
 
 router = APIRouter(tags=["generation"])
@@ -116,7 +117,7 @@ async def seed_answer(pool: GeneratorPool, batcher: MicroBatcher, cache: SeedIma
     precision = loaded.prepared.precision if loaded.prepared is not None else "fp32"
     etag = '"' + hashlib.sha256(
         f"{loaded.name}/{loaded.version}/{seed}/{None if labels is None else int(labels[0])}/{truncation!r}/"
-        f"{precision}".encode()
+        f"{precision}/{imaging.PNG_ENCODING}".encode()
     ).hexdigest()[:32] + '"'
     pinned = version not in ("latest", "best")
     headers = {

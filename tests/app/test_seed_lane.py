@@ -6,6 +6,7 @@ import pytest
 
 from app.main import create_app
 from app.routes.seed_lane import SeedLane
+from models import images as imaging
 from tests.conftest import make_settings
 from tests.support import LiveServer
 
@@ -50,6 +51,13 @@ def test_the_lane_answers_if_none_match_with_304(served, lane_choices):
     etag = served.get(URL.format(seed=5), params={"label": "1"}).headers["etag"]
     again = served.get(URL.format(seed=5), params={"label": "1"}, headers={"If-None-Match": etag})
     assert lane_choices[-1] is not None and again.status_code == 304
+
+
+def test_a_change_of_png_encoding_changes_the_etag(served, monkeypatch):
+    """An ETag is strong: the same tag must never name two different bodies, even across an upgrade."""
+    before = served.get(URL.format(seed=6), params={"label": "1"}).headers["etag"]
+    monkeypatch.setattr(imaging, "PNG_ENCODING", "png-test")
+    assert served.get(URL.format(seed=6), params={"label": "1"}).headers["etag"] != before
 
 
 @pytest.mark.parametrize("seed,query,status,loc", [

@@ -59,6 +59,33 @@ def test_the_level_trades_size_for_time_and_every_level_decodes():
         assert np.array_equal(decoded(imaging.encode_png(smooth, level)), smooth)
 
 
+@pytest.mark.parametrize("shape", [(28, 28, 1), (64, 64, 3), (200, 200, 1), (128, 128, 3)])
+def test_small_and_large_pictures_both_decode(shape):
+    """Either side of the size where compression moves from libdeflate to zlib."""
+    rng = np.random.default_rng(2)
+    pixels = np.repeat(rng.integers(0, 256, (shape[0], 1, shape[2]), dtype=np.uint8), shape[1], axis=1)
+    pixels[::7, ::5] = rng.integers(0, 256, pixels[::7, ::5].shape, dtype=np.uint8)
+    small = pixels.shape[0] * (1 + pixels[0].size) <= imaging.SMALL_IMAGE_BYTES
+    assert small == (shape in ((28, 28, 1), (64, 64, 3)))
+    png = imaging.encode_png(pixels)
+    assert np.array_equal(decoded(png), pixels)
+    assert len(png) < pixels.nbytes / 2  # compressed, not stored
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, imaging.SMALL_IMAGE_BYTES, imaging.SMALL_IMAGE_BYTES + 1, 10**5])
+@pytest.mark.parametrize("level", [0, 1, 6, 9])
+def test_compress_writes_zlib_streams_at_every_size_and_level(size, level):
+    data = np.random.default_rng(size).integers(0, 4, size, dtype=np.uint8)
+    stream = imaging.compress(data, level)
+    assert isinstance(stream, bytes) and zlib.decompress(stream) == data.tobytes()
+
+
+@pytest.mark.parametrize("level", [-1, 10])
+def test_compress_refuses_levels_zlib_does_not_have(level):
+    with pytest.raises(ValueError, match="0-9"):
+        imaging.compress(np.zeros(10, np.uint8), level)
+
+
 @pytest.mark.parametrize("pixels", [np.zeros((4, 4, 2), np.uint8), np.zeros((4, 4, 4), np.uint8),
                                     np.zeros((4, 4, 3), np.float32)])
 def test_pixels_it_cannot_write_are_refused(pixels):
