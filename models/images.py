@@ -15,10 +15,10 @@ from PIL import Image
 # Level 1: on Fashion-MNIST grids 2.2x faster than level 6 at 4% more bytes (docs/benchmarks.md, PNG level).
 PNG_LEVEL = 1
 # Up to this many bytes of filtered rows (a 64x64 RGB image is 12.4 KB) the pixels are compressed by
-# libdeflate, which holds Python's lock for the whole call: on a 28x28 image it takes 14 us against zlib's 26,
-# on 64x64 RGB 52 against 122, for as many bytes or fewer. zlib lets go of the lock for every call, and under
-# load the inference thread then waits for the busy event loop to hand it back, once per image (bench/png.py,
-# docs/benchmarks.md). Larger pictures (grids) go through zlib, so the loop runs while they compress.
+# libdeflate, which holds Python's lock for the whole call, about as fast as zlib on one small image and 13%
+# smaller on 64x64 RGB (bench/png.py). zlib lets go of the lock for every call, and under load the inference
+# thread then waits for the busy event loop to hand it back, once per image: libdeflate served the shipped
+# model 2-7% faster (docs/benchmarks.md). Larger pictures (grids) go through zlib, so the loop runs meanwhile.
 SMALL_IMAGE_BYTES = 32 * 1024
 # Part of a seed URL's strong ETag: change it whenever the bytes written for the same pixels change (the
 # compressor, its level, the row filters), so that a cache never holds two different bodies under one tag.
