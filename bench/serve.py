@@ -12,7 +12,8 @@ temporary registry, then in one run:
   then, side by side, 32 clients against a fresh server per variant, interleaved over --rounds rounds (medians):
   as served, micro-batching off, through the FastAPI route instead of the seed lane (app/routes/seed_lane.py),
   the generator run eagerly instead of as a traced graph (app/graphs.py), CPython's default switch interval,
-  and batches of up to 32 images instead of 16; and, in-process, a batch-16 forward alone and beside a busy
+  batches of up to 32 images instead of 16, and batches that wait out GAN_BATCH_WAIT_MS however their requests
+  come (no GAN_BATCH_GAP_MS), the last also at 8 clients; and, in-process, a batch-16 forward alone and beside a busy
   Python thread, graph and eager, and one image's forward and encoding after an idle pause, as a lone request
   on an idle server meets it;
 and with --memory, the server's resident memory serving one version, then after loading 10 versions in turn,
@@ -36,7 +37,6 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import torch
 
 from app.inference import prepare, serving_threads
@@ -257,6 +257,7 @@ def bench_model(config_name: str, root: Path, args) -> dict:
         finally:
             server.stop()
     result["variants"] = compare_variants(registry.root, env, path, args)
+    result["variants_8"] = compare_variants(registry.root, env, path, args, VARIANTS_8, clients=8)
     return result
 
 
@@ -269,24 +270,28 @@ VARIANTS = {  # name -> (extra settings, extra query)
     "eager": ({"GAN_INFERENCE_GRAPH": "false"}, ""),  # the generator run eagerly, not as a traced graph
     "switch_5ms": ({"GAN_SWITCH_INTERVAL_MS": "5"}, ""),  # CPython's default switch interval
     "max_batch_32": ({"GAN_BATCH_MAX_IMAGES": "32"}, ""),  # the earlier default: one batch for all 32 clients
+    "no_gap": ({"GAN_BATCH_GAP_MS": "1000"}, ""),  # a batch waits out GAN_BATCH_WAIT_MS however its requests came
 }
+# the same at 8 clients, fewer than a batch holds: there a batch waited for company that could not come
+VARIANTS_8 = {name: VARIANTS[name] for name in ("default", "no_gap")}
 
 
-def compare_variants(registry: Path, env: dict[str, str], path: str, args) -> dict:
-    runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+def compare_variants(registry: Path, env: dict[str, str], path: str, args, variants: dict = VARIANTS,
+                     clients: int = 32) -> dict:
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
     for _ in range(args.rounds):
-        for name, (settings, query) in VARIANTS.items():
+        for name, (settings, query) in variants.items():
             server = Server(registry, env | settings)
             try:
                 assert server.get((path + query).format(n=0)).status_code == 200
-                runs[name].append(server.load(path + query, 32, args.seconds))
+                runs[name].append(server.load(path + query, clients, args.seconds))
             finally:
                 server.stop()
     out = {name: {"per_s": [r["per_s"] for r in rs], "median_per_s": statistics.median(r["per_s"] for r in rs),
                   "median_p50_ms": statistics.median(r["p50_ms"] for r in rs),
                   "median_server_cpu_ms": statistics.median(r["server_cpu_ms_per_request"] for r in rs)}
            for name, rs in runs.items()}
-    print(json.dumps({"variants": {k: v["per_s"] for k, v in out.items()}}), flush=True)
+    print(json.dumps({f"variants_{clients}": {k: v["per_s"] for k, v in out.items()}}), flush=True)
     return out
 
 
@@ -328,6 +333,9 @@ def summarise(result: dict) -> dict:
             "graph_gain_32": median["default"] / median["eager"],
             "switch_gain_32": median["default"] / median["switch_5ms"],
             "max_batch_16_gain_32": median["default"] / median["max_batch_32"],
+            "gap_gain_32": median["default"] / median["no_gap"],
+            "gap_gain_8": (result["variants_8"]["default"]["median_per_s"]
+                           / result["variants_8"]["no_gap"]["median_per_s"]),
             "idle_p50_ms": on["images_1"]["p50_ms"], "idle_floor_ms": floor,
             "idle_ratio": on["images_1"]["p50_ms"] / floor,
             "idle_floor_after_idle_ms": idle_floor,

@@ -171,6 +171,23 @@ def test_under_concurrent_load_a_batch_waits_for_company(conditional28):
     assert batcher.stats.batches == batches + 1
 
 
+def test_a_batch_stops_waiting_once_requests_stop_coming(conditional28):
+    batcher = _started(max_batch=32, max_wait_s=5.0, max_gap_s=0.1)
+    try:
+        asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[:2])))  # two at once: the next batch waits
+        batches = batcher.stats.batches
+        start = time.monotonic()
+        # three 20 ms apart come within the gap of each other: one batch, closed a gap after the last
+        asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[2:5]), stagger_s=0.02))
+        elapsed = time.monotonic() - start
+        # one more well after the gap: its own batch, although the 5 s wait would have taken it in
+        asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[5:7]), stagger_s=1.0))
+    finally:
+        batcher.stop()
+    assert batcher.stats.batches == batches + 3
+    assert elapsed < 2.5
+
+
 def test_finish_runs_on_each_requests_own_rows_and_its_error_stays_its_own(conditional28):
     batcher = _started(max_batch=32, max_wait_s=0.1)
     z, y = seed_latents([5, 6], 100), torch.tensor([5, 6])

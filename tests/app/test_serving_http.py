@@ -13,7 +13,7 @@ from tests.support import LiveServer
 
 @pytest.fixture(scope="module")
 def served(tiny_registry):
-    app = create_app(make_settings(tiny_registry, batch_wait_ms=50.0))
+    app = create_app(make_settings(tiny_registry, batch_wait_ms=50.0, batch_gap_ms=50.0))
     with LiveServer(app) as server:
         yield app, server
 
