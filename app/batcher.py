@@ -3,8 +3,8 @@
 Requests come from the event loop as (model, latents, labels) jobs. The inference thread takes the oldest,
 then gathers more jobs for the same version for at most `max_wait_s` (or until none came for `max_gap_s`) or
 until `max_batch` images, runs one forward pass, and hands each job its own rows back on its loop. Jobs for
-other versions wait for the next round, in arrival order. Torch runs only on this thread, so the event loop never blocks on a forward pass
-and the process never runs two forward passes that fight for the same cores.
+other versions wait for the next round, in arrival order. Torch runs only on this thread, so the event loop
+never blocks on a forward pass and the process never runs two forward passes that fight for the same cores.
 
 A job may carry a `finish` step (PNG encoding of its image): cheap ones run on the inference thread right
 after the forward; the others go, a whole batch at a time, to one encoder thread, which encodes while the

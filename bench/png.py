@@ -17,9 +17,8 @@ import io
 import statistics
 import sys
 import time
-from pathlib import Path
-
 import zlib
+from pathlib import Path
 
 import deflate
 import numpy as np

@@ -13,12 +13,12 @@ temporary registry, then in one run:
   as served, micro-batching off, through the FastAPI route instead of the seed lane (app/routes/seed_lane.py),
   the generator run eagerly instead of as a traced graph (app/graphs.py), CPython's default switch interval,
   batches of up to 32 images instead of 16, and batches that wait out GAN_BATCH_WAIT_MS however their requests
-  come (no GAN_BATCH_GAP_MS), the last also at 8 clients; and, in-process, a batch-16 forward alone and beside a busy
-  Python thread, graph and eager, and one image's forward and encoding after an idle pause, as a lone request
-  on an idle server meets it;
+  come (no GAN_BATCH_GAP_MS), the last also at 8 clients; and, in-process, a batch-16 forward alone and beside
+  a busy Python thread, graph and eager, and one image's forward and encoding after an idle pause, as a lone
+  request on an idle server meets it;
 and with --memory, the server's resident memory serving one version, then after loading 10 versions in turn,
---memory-passes times over, with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own process; its CPU share
-is reported. Everything stays on loopback; every phase is bounded by --seconds.
+--memory-passes times over, with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own
+process; its CPU share is reported. Everything stays on loopback; every phase is bounded by --seconds.
 """
 
 from __future__ import annotations
