@@ -59,19 +59,31 @@ def pillow_png(picture: np.ndarray, level: int) -> bytes:
     return buffer.getvalue()
 
 
+def in_turns(ours, theirs, seconds: float, rounds: int) -> tuple[float, float]:
+    """Median ms of two encoders timed in turns, so that drifts of the machine weigh on both."""
+    ours_ms, theirs_ms = [], []
+    for _ in range(rounds):
+        ours_ms.append(timed_ms(ours, seconds))
+        theirs_ms.append(timed_ms(theirs, seconds))
+    return statistics.median(ours_ms), statistics.median(theirs_ms)
+
+
+def comparison_row(name: str, ours, theirs, seconds: float, rounds: int, *extra: str) -> str:
+    """A table row: each side's median time and bytes, then how much faster and how large ours is."""
+    ours_ms, theirs_ms = in_turns(ours, theirs, seconds, rounds)
+    ours_b, theirs_b = len(ours()), len(theirs())
+    cells = [name, *extra, f"{ours_ms:.3f} ms, {ours_b} B", f"{theirs_ms:.3f} ms, {theirs_b} B",
+             f"{theirs_ms / ours_ms:.2f}x faster", f"{ours_b / theirs_b:.3f}"]
+    return "| " + " | ".join(cells) + " |"
+
+
 def side_by_side(pictures_by_name: dict[str, np.ndarray], seconds: float, rounds: int = 3) -> None:
     level = imaging.PNG_LEVEL
     print(f"\n| picture (level {level}) | models/images.py | Pillow | time ratio | size ratio |")
     print("|---|---|---|---|---|")
     for name, picture in pictures_by_name.items():
-        ours_ms, pillow_ms = [], []
-        for _ in range(rounds):  # in turns, so that drifts of the machine weigh on both
-            ours_ms.append(timed_ms(lambda: imaging.encode_png(picture, level), seconds))
-            pillow_ms.append(timed_ms(lambda: pillow_png(picture, level), seconds))
-        ours, theirs = statistics.median(ours_ms), statistics.median(pillow_ms)
-        ours_b, theirs_b = len(imaging.encode_png(picture, level)), len(pillow_png(picture, level))
-        print(f"| {name} | {ours:.3f} ms, {ours_b} B | {theirs:.3f} ms, {theirs_b} B | {theirs / ours:.2f}x faster "
-              f"| {ours_b / theirs_b:.3f} |", flush=True)
+        print(comparison_row(name, lambda: imaging.encode_png(picture, level), lambda: pillow_png(picture, level),
+                             seconds, rounds), flush=True)
 
 
 def compressors(pictures_by_name: dict[str, np.ndarray], seconds: float, rounds: int = 3) -> None:
@@ -80,15 +92,10 @@ def compressors(pictures_by_name: dict[str, np.ndarray], seconds: float, rounds:
     print("|---|---|---|---|---|---|---|")
     for name, picture in pictures_by_name.items():
         rows = imaging.filtered_rows(picture)
-        ours_ms, zlib_ms = [], []
-        for _ in range(rounds):  # in turns
-            ours_ms.append(timed_ms(lambda: deflate.zlib_compress(rows, level), seconds))
-            zlib_ms.append(timed_ms(lambda: zlib.compress(rows, level), seconds))
-        ours, theirs = statistics.median(ours_ms), statistics.median(zlib_ms)
-        ours_b, theirs_b = len(deflate.zlib_compress(rows, level)), len(zlib.compress(rows, level))
         used = "libdeflate" if rows.nbytes <= imaging.SMALL_IMAGE_BYTES else "zlib"
-        print(f"| {name} | {rows.nbytes} | {ours:.3f} ms, {ours_b} B | {theirs:.3f} ms, {theirs_b} B "
-              f"| {theirs / ours:.2f}x faster | {ours_b / theirs_b:.3f} | {used} |", flush=True)
+        row = comparison_row(name, lambda: deflate.zlib_compress(rows, level), lambda: zlib.compress(rows, level),
+                             seconds, rounds, str(rows.nbytes))
+        print(f"{row} {used} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
