@@ -1,14 +1,16 @@
-"""Micro-batching on a dedicated inference thread: concurrent requests for one version share a forward pass.
+"""Micro-batching: requests gathered on the event loop, each batch's forward pass run on one inference thread.
 
-Requests come from the event loop as (model, latents, labels) jobs. The inference thread takes the oldest,
-then gathers more jobs for the same version for at most `max_wait_s` (or until none came for `max_gap_s`) or
-until `max_batch` images, runs one forward pass, and hands each job its own rows back on its loop. Jobs for
-other versions wait for the next round, in arrival order. Torch runs only on this thread, so the event loop
-never blocks on a forward pass and the process never runs two forward passes that fight for the same cores.
+Requests come from the event loop as (model, latents, labels) jobs and queue there. Whenever the inference thread
+has no batch of this loop in hand, the loop takes the oldest job and every queued job that can share its forward
+pass (same version, labels of the same kind), up to `max_batch` images, and hands them over as one batch. Requests
+that come while a forward runs queue up and form the next batch, so batches grow with the load and a lone
+request runs at once, with no timer. Jobs for other versions keep their place in line.
 
-A job may carry a `finish` step (PNG encoding of its image): cheap ones run on the inference thread right
-after the forward; the others go, a whole batch at a time, to one encoder thread, which encodes while the
-next forward runs and wakes the event loop once per batch.
+The inference thread only runs the forward: all the per-request Python work stays on the event loop, and the
+thread needs Python's interpreter lock just to pick a batch up and hand it back. The two threads had taken the
+lock from each other many times a batch when the inference thread gathered requests itself (a wake-up per
+request) and encoded them (docs/benchmarks.md). A job's `finish` step (PNG encoding of its image) runs on one
+encoder thread, a whole batch at a time, while the next forward runs, so the event loop never computes.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ import asyncio
 import logging
 import queue
 import threading
-import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -32,6 +33,8 @@ from models.devices import autocast
 
 log = logging.getLogger(__name__)
 
+Outcome = tuple["Job", Any, "BaseException | None"]
+
 
 @dataclass
 class Job:
@@ -40,18 +43,13 @@ class Job:
     labels: torch.Tensor | None  # (n,) class indices or (n, classes) class vectors
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
-    finish: Callable[[np.ndarray], Any] | None = None  # e.g. PNG encoding of its image
-    finish_inline: bool = True  # on the inference thread (cheap work), else on the encoder thread
-    enqueued: float = field(default_factory=time.monotonic)
+    finish: Callable[[np.ndarray], Any] | None = None  # e.g. PNG encoding of its image, on the encoder thread
 
     @property
     def key(self) -> tuple:
         # rows are concatenated only when they can be: same version, and labels of the same kind
         kind = None if self.labels is None else (self.labels.dtype.is_floating_point, tuple(self.labels.shape[1:]))
         return id(self.model), kind
-
-    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
-        settle_all([(self, result, error)])
 
     def apply(self, result: Any, error: BaseException | None) -> None:
         """On the requester's loop."""
@@ -63,10 +61,10 @@ class Job:
             self.future.set_result(result)
 
 
-def settle_all(outcomes: list[tuple[Job, Any, BaseException | None]]) -> None:
-    """Hand each job its result with one wake-up per event loop, not one per job: each call_soon_threadsafe
-    writes to the loop's self-pipe, a system call on the loop's side for every request of a batch."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, Any, BaseException | None]]] = {}
+def settle_all(outcomes: list[Outcome]) -> None:
+    """From another thread: each job's result, with one wake-up per event loop rather than one per job (each
+    call_soon_threadsafe writes to the loop's self-pipe, a system call on the loop's side)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
     for outcome in outcomes:
         by_loop.setdefault(outcome[0].loop, []).append(outcome)
     for loop, items in by_loop.items():
@@ -76,7 +74,7 @@ def settle_all(outcomes: list[tuple[Job, Any, BaseException | None]]) -> None:
             pass
 
 
-def _apply_all(items: list[tuple[Job, Any, BaseException | None]]) -> None:
+def _apply_all(items: list[Outcome]) -> None:
     for job, result, error in items:
         job.apply(result, error)
 
@@ -88,23 +86,71 @@ class BatchStats:
     largest: int = 0
 
 
+class _LoopLine:
+    """One event loop's queued jobs and whether the inference thread holds a batch of them. Loop-side only."""
+
+    def __init__(self, batcher: MicroBatcher, loop: asyncio.AbstractEventLoop):
+        self.batcher, self.loop = batcher, loop
+        self.waiting: deque[Job] = deque()
+        self.busy = False
+
+    def add(self, job: Job) -> None:
+        self.waiting.append(job)
+        if not self.busy:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """The oldest job and the waiting jobs that can share its forward, to the inference thread."""
+        first = self.waiting.popleft()
+        group, size = [first], len(first.latents)
+        batcher = self.batcher
+        if batcher.enabled and first.model.prepared is not None and first.model.prepared.batchable:
+            skipped: list[Job] = []
+            while self.waiting and size < batcher.max_batch:
+                job = self.waiting.popleft()
+                if job.key == first.key and size + len(job.latents) <= batcher.max_batch:
+                    group.append(job)
+                    size += len(job.latents)
+                else:  # another version, or too big to fit: first in line for a later batch
+                    skipped.append(job)
+            self.waiting.extendleft(reversed(skipped))
+        self.busy = True
+        batcher._batches.put((self, group))
+
+    def returned(self, group: list[Job], images: np.ndarray | None, error: BaseException | None) -> None:
+        """The inference thread's answer, on the loop: the next batch goes first, so the thread never waits for
+        this one's requests to be answered."""
+        self.busy = False
+        if self.waiting:
+            self._hand_over()
+        if error is not None:
+            for job in group:
+                job.apply(None, error)
+            return
+        to_finish: list[tuple[Job, np.ndarray]] = []
+        start = 0
+        for job in group:
+            rows = images[start : start + len(job.latents)]
+            start += len(job.latents)
+            if job.finish is None:
+                job.apply(rows, None)
+            else:
+                to_finish.append((job, rows))
+        if to_finish:
+            self.batcher._finishes.put(to_finish)
+
+
 class MicroBatcher:
-    def __init__(self, max_batch: int = 32, max_wait_s: float = 0.002, enabled: bool = True,
-                 max_gap_s: float | None = None):
+    def __init__(self, max_batch: int = 16, enabled: bool = True):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self.max_batch, self.max_wait_s, self.enabled = max_batch, max_wait_s, enabled
-        # a batch stops gathering when no job came for this long, before max_wait_s: requests that come
-        # together arrive back to back (the event loop hands one over every ~0.2 ms), and once they stop, waiting
-        # out the rest of max_wait_s only delays the batch (8 clients: 1.15x the images/s, docs/benchmarks.md)
-        self.max_gap_s = max_wait_s if max_gap_s is None else max_gap_s
+        self.max_batch, self.enabled = max_batch, enabled
         self.stats = BatchStats()
-        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._held: deque[Job] = deque()  # taken from the queue for another version: next round first
+        self._lines: dict[asyncio.AbstractEventLoop, _LoopLine] = {}
+        self._batches: queue.SimpleQueue[tuple[_LoopLine, list[Job]] | None] = queue.SimpleQueue()
+        self._finishes: queue.SimpleQueue[list[tuple[Job, np.ndarray]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._encodes: queue.SimpleQueue[list[tuple[Job, np.ndarray]] | None] = queue.SimpleQueue()
         self._encoder: threading.Thread | None = None
-        self._last_group = 0  # requests in the previous forward: waiting pays only when they come together
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
@@ -114,109 +160,69 @@ class MicroBatcher:
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._queue.put(None)
+            self._batches.put(None)
             self._thread.join(timeout=10)
             self._thread = None
         if self._encoder is not None:  # after the inference thread: its last batch is encoded, not dropped
-            self._encodes.put(None)
+            self._finishes.put(None)
             self._encoder.join(timeout=10)
             self._encoder = None
 
     async def render(self, model: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None,
-                     finish: Callable[[np.ndarray], Any] | None = None, finish_inline: bool = True) -> Any:
+                     finish: Callable[[np.ndarray], Any] | None = None) -> Any:
         """(n, latent_dim) latents -> (n, H, W, C) uint8 images, computed on the inference thread; or, given
-        `finish`, what it makes of them, on the inference thread right after the forward (`finish_inline`:
-        cheap work such as encoding one small image) or on the encoder thread with the rest of the batch.
-        Either saves the event loop a hop through the thread pool per request."""
+        `finish`, what it makes of them (e.g. PNG bytes), on the encoder thread."""
         if self._thread is None:
             raise RuntimeError("the batcher is not started")
         loop = asyncio.get_running_loop()
-        job = Job(model, latents, labels, loop, loop.create_future(), finish, finish_inline)
-        self._queue.put(job)
+        job = Job(model, latents, labels, loop, loop.create_future(), finish)
+        self._line(loop).add(job)
         return await job.future
+
+    def _line(self, loop: asyncio.AbstractEventLoop) -> _LoopLine:
+        line = self._lines.get(loop)
+        if line is None:  # a server has one loop; tests and tools may run several, one after another
+            for closed in [other for other in self._lines if other.is_closed()]:
+                del self._lines[closed]
+            line = self._lines[loop] = _LoopLine(self, loop)
+        return line
 
     # the inference thread
 
-    def _next(self, timeout: float | None) -> Job | None:
-        if self._held:
-            return self._held.popleft()
-        try:
-            return self._queue.get(timeout=timeout) if timeout is None or timeout > 0 else self._queue.get_nowait()
-        except queue.Empty:
-            return None
-
-    def _gather(self, first: Job) -> list[Job]:
-        """`first` and the jobs that can share its forward pass, within the wait and the batch limit."""
-        group, size = [first], len(first.latents)
-        if not (self.enabled and first.model.prepared is not None and first.model.prepared.batchable):
-            return group
-        # an idle server answers a lone request at once; under concurrent load the wait gathers company
-        deadline = time.monotonic() + (self.max_wait_s if self._last_group > 1 else 0.0)
-        held, self._held = self._held, deque()
-        skipped_held: list[Job] = []  # skipped jobs keep their place in line for the next round
-        skipped_new: list[Job] = []
-        while size < self.max_batch:
-            from_held = bool(held)
-            if from_held:
-                job = held.popleft()
-            else:
-                job = self._next(min(deadline - time.monotonic(), self.max_gap_s))
-                if job is None:
-                    break
-            if job.key == first.key and size + len(job.latents) <= self.max_batch:
-                group.append(job)
-                size += len(job.latents)
-            else:  # another version, or too big to fit
-                (skipped_held if from_held else skipped_new).append(job)
-        self._held = deque(skipped_held + list(held) + skipped_new)
-        self._last_group = len(group)
-        return group
-
     def _run(self) -> None:
-        while True:
-            first = self._next(None)
-            if first is None:
-                return
-            group = self._gather(first)
+        while (item := self._batches.get()) is not None:
+            line, group = item
+            images, error = None, None
             try:
                 images = self._forward(group)
             except Exception as e:  # one bad batch must not kill the thread; its requests get the error
                 log.exception("forward pass failed for %d requests", len(group))
-                for job in group:
-                    job.settle(error=e)
-                continue
-            outcomes: list[tuple[Job, Any, BaseException | None]] = []
-            to_encode: list[tuple[Job, np.ndarray]] = []
-            start = 0
-            for job in group:
-                rows = images[start : start + len(job.latents)]
-                start += len(job.latents)
-                if job.finish is not None and not job.finish_inline:
-                    to_encode.append((job, rows))
-                else:
-                    outcomes.append(_finished(job, rows))
-            if to_encode:
-                self._encodes.put(to_encode)
-            settle_all(outcomes)
-
-    def _encode(self) -> None:
-        """The encoder thread: finishes a batch's jobs and settles them together."""
-        while (batch := self._encodes.get()) is not None:
-            settle_all([_finished(job, rows) for job, rows in batch])
+                error = e
+            try:
+                line.loop.call_soon_threadsafe(line.returned, group, images, error)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
 
     def _forward(self, group: list[Job]) -> np.ndarray:
         model = group[0].model
-        latents = torch.cat([j.latents for j in group])
-        labels = None if group[0].labels is None else torch.cat([j.labels for j in group])
+        latents = torch.cat([j.latents for j in group]) if len(group) > 1 else group[0].latents
+        labels = group[0].labels
+        if labels is not None and len(group) > 1:
+            labels = torch.cat([j.labels for j in group])
         self.stats.batches += 1
         self.stats.images += len(latents)
         self.stats.largest = max(self.stats.largest, len(latents))
         return run(model, latents, labels)
 
+    # the encoder thread
 
-def _finished(job: Job, rows: np.ndarray) -> tuple[Job, Any, BaseException | None]:
-    if job.finish is None:
-        return job, rows, None
+    def _encode(self) -> None:
+        """Finishes a batch's jobs and settles them together."""
+        while (batch := self._finishes.get()) is not None:
+            settle_all([_finished(job, rows) for job, rows in batch])
+
+
+def _finished(job: Job, rows: np.ndarray) -> Outcome:
     try:
         return job, job.finish(rows), None
     except Exception as e:  # this job's error only

@@ -85,21 +85,12 @@ async def render_batched(batcher: MicroBatcher, loaded: LoadedModel, latents: to
     return await batcher.render(loaded, truncate(latents, truncation), labels)
 
 
-# one image up to this many bytes of pixels (28x28 and 32x32) is encoded on the inference thread in about
-# 0.01 ms; a 64x64 RGB one takes 0.06 ms (0.2 ms through Pillow before), which a batch of 16 would add to every
-# forward (about 7% of it on CPU), so bigger pictures go to the batcher's encoder thread and encode on the
-# other core while the next forward runs (one hand-off per batch: through the thread pool, one per request
-# cost more CPU than the encoding itself)
-INLINE_ENCODE_BYTES = 32 * 32 * 3
-
-
 async def render_png(batcher: MicroBatcher, loaded: LoadedModel, latent: torch.Tensor,
                      labels: torch.Tensor | None, truncation: float = 1.0) -> bytes:
-    """One image as PNG bytes."""
-    h, w, c = (loaded.metadata["image"][k] for k in ("height", "width", "channels"))
+    """One image as PNG bytes, encoded on the batcher's encoder thread with the rest of its batch (one hand-off
+    per batch: through the thread pool, one per request had cost more CPU than the encoding itself)."""
     return await batcher.render(loaded, truncate(latent, truncation), labels,
-                                finish=lambda rows: imaging.encode_png(rows[0]),
-                                finish_inline=h * w * c <= INLINE_ENCODE_BYTES)
+                                finish=lambda rows: imaging.encode_png(rows[0]))
 
 
 def interpolation_latents(loaded: LoadedModel, start, end, steps: int, method: str) -> tuple[torch.Tensor, torch.Tensor | None]:

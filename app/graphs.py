@@ -125,8 +125,15 @@ def graph_forward(generator: nn.Module, device: torch.device, dtype: torch.dtype
     def forward(z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
         if (None if labels is None else labels.dtype) != traced_kind:
             return eager(z, labels)
+        z, labels = z.to(device), None if labels is None else labels.to(device)
+        # held across the call: when the interpreter drops the last C++ reference to an input that Python also
+        # holds, torch 2.13 takes Python's lock inside the forward to release the Python object, and waits for
+        # it while the event loop runs; a view keeps a C++ reference. A batch-16 forward of the shipped model
+        # beside a busy Python thread: about 3.3 waits for the lock without, 1.2 with (docs/benchmarks.md)
+        held = (z.view(z.shape), None if labels is None else labels.view(labels.shape))
         with torch.inference_mode(), torch.jit.optimized_execution(False), autocast():
-            out = module(z.to(device)) if labels is None else module(z.to(device), labels.to(device))
+            out = module(z) if labels is None else module(z, labels)
+        del held
         return out.cpu().numpy()
 
     return forward

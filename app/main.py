@@ -74,8 +74,7 @@ async def lifespan(app: FastAPI):
                          device, settings.cache_size, dtype, prepare=prepare)
     pool.start(settings.watch_interval_s)
     app.state.pool = pool
-    app.state.batcher = MicroBatcher(settings.batch_max_images, settings.batch_wait_ms / 1000, settings.batching,
-                                     settings.batch_gap_ms / 1000)
+    app.state.batcher = MicroBatcher(settings.batch_max_images, settings.batching)
     app.state.batcher.start()
     app.state.seed_cache = SeedImageCache(int(settings.seed_cache_mb * 2**20))
     app.state.listener = None

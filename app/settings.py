@@ -32,8 +32,6 @@ class Settings(BaseSettings):
     # as the limit one batch took them all, so the inference thread idled while they were encoded and answered;
     # at 16 two batches alternate (64x64x3, 32 clients: 1.13x the images/s side by side, docs/benchmarks.md)
     batch_max_images: int = 16
-    batch_wait_ms: float = 2.0  # how long the first request of a batch waits for company
-    batch_gap_ms: float = 0.5  # ... but no longer than this after the last request that came
     # young objects allocated before CPython's first garbage collection; 0 keeps CPython's 700 (docs/benchmarks.md)
     gc_threshold: int = 50_000
     # FastAPI's built-in OpenTelemetry (spans, metrics, logs to the configured providers; OTLP from the

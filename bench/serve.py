@@ -12,8 +12,9 @@ temporary registry, then in one run:
   then, side by side, 32 clients against a fresh server per variant, interleaved over --rounds rounds (medians):
   as served, micro-batching off, through the FastAPI route instead of the seed lane (app/routes/seed_lane.py),
   the generator run eagerly instead of as a traced graph (app/graphs.py), CPython's default switch interval,
-  batches of up to 32 images instead of 16, and batches that wait out GAN_BATCH_WAIT_MS however their requests
-  come (no GAN_BATCH_GAP_MS), the last also at 8 clients; and, in-process, a batch-16 forward alone and beside
+  batches of up to 32 images instead of 16, and with --baseline DIR the server of another checkout (a git
+  worktree of an earlier commit: a change measured against what it changed), then as served and the baseline
+  again at 8 clients and at 1; and, in-process, a batch-16 forward alone and beside
   a busy Python thread, graph and eager, and one image's forward and encoding after an idle pause, as a lone
   request on an idle server meets it;
 and with --memory, the server's resident memory serving one version, then after loading 10 versions in turn,
@@ -178,7 +179,7 @@ def rss_mib(pid: int) -> float:
 class Server:
     """`uvicorn app.main:app` in its own process, serving `registry` with these extra settings."""
 
-    def __init__(self, registry: Path, env: dict[str, str]):
+    def __init__(self, registry: Path, env: dict[str, str], root: Path = REPO_ROOT):
         self.port = free_port()
         environment = {**os.environ, "GAN_REGISTRY_DIR": str(registry),
                        "GAN_SHIPPED_REGISTRY_DIR": str(registry / ".none"),
@@ -186,7 +187,7 @@ class Server:
                        **env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log"], cwd=REPO_ROOT, env=environment)
+             "--log-level", "warning", "--no-access-log"], cwd=root, env=environment)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -239,7 +240,7 @@ def bench_model(config_name: str, root: Path, args) -> dict:
     result = {"model": config_name, "raw": raw_forward(directory, args.threads, args.precision)}
     print(json.dumps({"raw": result["raw"]}), flush=True)
     env = {"GAN_TORCH_THREADS": str(args.threads), "GAN_INFERENCE_PRECISION": args.precision,
-           "GAN_BATCH_MAX_IMAGES": str(args.max_batch), "GAN_BATCH_WAIT_MS": str(args.wait_ms)}
+           "GAN_BATCH_MAX_IMAGES": str(args.max_batch)}
     path = image_path(model, conditional)
     for batching in ("true", "false"):
         server = Server(registry.root, env | {"GAN_BATCHING": batching})
@@ -257,7 +258,9 @@ def bench_model(config_name: str, root: Path, args) -> dict:
         finally:
             server.stop()
     result["variants"] = compare_variants(registry.root, env, path, args)
-    result["variants_8"] = compare_variants(registry.root, env, path, args, VARIANTS_8, clients=8)
+    if args.baseline:
+        result["variants_8"] = compare_variants(registry.root, env, path, args, BASELINE, clients=8)
+        result["variants_1"] = compare_variants(registry.root, env, path, args, BASELINE, clients=1)
     return result
 
 
@@ -270,18 +273,18 @@ VARIANTS = {  # name -> (extra settings, extra query)
     "eager": ({"GAN_INFERENCE_GRAPH": "false"}, ""),  # the generator run eagerly, not as a traced graph
     "switch_5ms": ({"GAN_SWITCH_INTERVAL_MS": "5"}, ""),  # CPython's default switch interval
     "max_batch_32": ({"GAN_BATCH_MAX_IMAGES": "32"}, ""),  # the earlier default: one batch for all 32 clients
-    "no_gap": ({"GAN_BATCH_GAP_MS": "1000"}, ""),  # a batch waits out GAN_BATCH_WAIT_MS however its requests came
 }
-# the same at 8 clients, fewer than a batch holds: there a batch waited for company that could not come
-VARIANTS_8 = {name: VARIANTS[name] for name in ("default", "no_gap")}
+BASELINE = {"default": ({}, ""), "baseline": ({}, "")}  # "baseline": the server of the --baseline checkout
 
 
 def compare_variants(registry: Path, env: dict[str, str], path: str, args, variants: dict = VARIANTS,
                      clients: int = 32) -> dict:
+    if args.baseline and "baseline" not in variants:
+        variants = variants | {"baseline": BASELINE["baseline"]}
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, (settings, query) in variants.items():
-            server = Server(registry, env | settings)
+            server = Server(registry, env | settings, args.baseline if name == "baseline" else REPO_ROOT)
             try:
                 assert server.get((path + query).format(n=0)).status_code == 200
                 runs[name].append(server.load(path + query, clients, args.seconds))
@@ -333,9 +336,10 @@ def summarise(result: dict) -> dict:
             "graph_gain_32": median["default"] / median["eager"],
             "switch_gain_32": median["default"] / median["switch_5ms"],
             "max_batch_16_gain_32": median["default"] / median["max_batch_32"],
-            "gap_gain_32": median["default"] / median["no_gap"],
-            "gap_gain_8": (result["variants_8"]["default"]["median_per_s"]
-                           / result["variants_8"]["no_gap"]["median_per_s"]),
+            **({"baseline_gain_32": median["default"] / median["baseline"],
+                **{f"baseline_gain_{c}": (result[f"variants_{c}"]["default"]["median_per_s"]
+                                          / result[f"variants_{c}"]["baseline"]["median_per_s"]) for c in (8, 1)}}
+               if "baseline" in median else {}),
             "idle_p50_ms": on["images_1"]["p50_ms"], "idle_floor_ms": floor,
             "idle_ratio": on["images_1"]["p50_ms"] / floor,
             "idle_floor_after_idle_ms": idle_floor,
@@ -350,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="GAN_TORCH_THREADS of the server (0: its default)")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--max-batch", type=int, default=Settings().batch_max_images, help="GAN_BATCH_MAX_IMAGES")
-    parser.add_argument("--wait-ms", type=float, default=Settings().batch_wait_ms, help="GAN_BATCH_WAIT_MS")
+    parser.add_argument("--baseline", type=Path, help="another checkout (e.g. a git worktree of an earlier commit) "
+                        "whose server is compared side by side with this one's, at 32, 8 and 1 clients")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the 32-client variant comparison")
     parser.add_argument("--memory", action="store_true", help="also measure resident memory across swaps")
     parser.add_argument("--memory-passes", type=int, default=3, help="times the 10 versions are requested in turn")

@@ -1,4 +1,4 @@
-"""Micro-batching: same bytes in any batch, each request gets its own rows, batch limits and the wait window."""
+"""Micro-batching: same bytes in any batch, each request gets its own rows, batch limits, what shares a batch."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def _started(**kwargs) -> MicroBatcher:
 
 
 def test_concurrent_requests_share_a_forward_and_each_gets_its_own_image(conditional28):
-    batcher = _started(max_batch=32, max_wait_s=0.2)
+    batcher = _started(max_batch=32)
     try:
         requests = _requests(conditional28, SEEDS[:12])
         results = asyncio.run(_render_all(batcher, requests))
@@ -120,8 +120,18 @@ def test_concurrent_requests_share_a_forward_and_each_gets_its_own_image(conditi
     assert batcher.stats.batches < len(requests) and batcher.stats.images == len(requests)
 
 
+def test_a_lone_request_runs_at_once_and_those_that_come_during_its_forward_share_the_next(conditional28):
+    batcher = _started(max_batch=32)
+    try:
+        asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[:6])))
+    finally:
+        batcher.stop()
+    # the first found the thread idle and went alone; the five queued behind it went together
+    assert batcher.stats.batches == 2 and batcher.stats.largest == 5
+
+
 def test_a_batch_never_exceeds_the_maximum(conditional28):
-    batcher = _started(max_batch=4, max_wait_s=0.2)
+    batcher = _started(max_batch=4)
     try:
         asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[:10])))
     finally:
@@ -130,7 +140,7 @@ def test_a_batch_never_exceeds_the_maximum(conditional28):
 
 
 def test_a_request_larger_than_the_maximum_runs_alone_and_whole(conditional28):
-    batcher = _started(max_batch=4, max_wait_s=0.01)
+    batcher = _started(max_batch=4)
     z, y = seed_latents(SEEDS[:9], 100), _labels(conditional28, 9)
     try:
         [images] = asyncio.run(_render_all(batcher, [(conditional28, z, y)]))
@@ -139,8 +149,8 @@ def test_a_request_larger_than_the_maximum_runs_alone_and_whole(conditional28):
     assert images.shape == (9, 28, 28, 1) and np.array_equal(images, run(conditional28, z, y))
 
 
-def test_a_request_arriving_after_the_wait_goes_into_the_next_batch(conditional28):
-    batcher = _started(max_batch=32, max_wait_s=0.01)
+def test_a_request_arriving_after_a_forward_is_done_gets_its_own(conditional28):
+    batcher = _started(max_batch=32)
     try:
         asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[:2]), stagger_s=0.5))
     finally:
@@ -148,48 +158,20 @@ def test_a_request_arriving_after_the_wait_goes_into_the_next_batch(conditional2
     assert batcher.stats.batches == 2
 
 
-def test_a_lone_request_on_an_idle_batcher_does_not_wait_for_company(conditional28):
-    batcher = _started(max_batch=32, max_wait_s=5.0)
+def test_each_event_loop_keeps_its_own_line(conditional28):
+    batcher = _started(max_batch=32)
     try:
-        start = time.monotonic()
-        asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[:1])))
-        elapsed = time.monotonic() - start
+        for seeds in (SEEDS[:3], SEEDS[3:6]):  # asyncio.run: a new loop each time, the old one closed
+            requests = _requests(conditional28, seeds)
+            for (loaded, z, y), image in zip(requests, asyncio.run(_render_all(batcher, requests))):
+                assert np.array_equal(image, run(loaded, z, y))
     finally:
         batcher.stop()
-    assert elapsed < 5.0
-
-
-def test_under_concurrent_load_a_batch_waits_for_company(conditional28):
-    batcher = _started(max_batch=32, max_wait_s=0.5)
-    try:
-        # two at once make the next batch wait; the third arrives within that wait
-        asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[:2])))
-        batches = batcher.stats.batches
-        asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[2:4]), stagger_s=0.1))
-    finally:
-        batcher.stop()
-    assert batcher.stats.batches == batches + 1
-
-
-def test_a_batch_stops_waiting_once_requests_stop_coming(conditional28):
-    batcher = _started(max_batch=32, max_wait_s=5.0, max_gap_s=0.1)
-    try:
-        asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[:2])))  # two at once: the next batch waits
-        batches = batcher.stats.batches
-        start = time.monotonic()
-        # three 20 ms apart come within the gap of each other: one batch, closed a gap after the last
-        asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[2:5]), stagger_s=0.02))
-        elapsed = time.monotonic() - start
-        # one more well after the gap: its own batch, although the 5 s wait would have taken it in
-        asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[5:7]), stagger_s=1.0))
-    finally:
-        batcher.stop()
-    assert batcher.stats.batches == batches + 3
-    assert elapsed < 2.5
+    assert len(batcher._lines) == 1  # the closed loop's line was dropped
 
 
 def test_finish_runs_on_each_requests_own_rows_and_its_error_stays_its_own(conditional28):
-    batcher = _started(max_batch=32, max_wait_s=0.1)
+    batcher = _started(max_batch=32)
     z, y = seed_latents([5, 6], 100), torch.tensor([5, 6])
 
     async def both():
@@ -204,33 +186,31 @@ def test_finish_runs_on_each_requests_own_rows_and_its_error_stays_its_own(condi
     assert shape == (2, 28, 28, 1) and isinstance(error, ZeroDivisionError)
 
 
-@pytest.mark.parametrize("inline", [True, False])
-def test_finish_runs_on_the_inference_thread_or_the_encoder_thread_as_asked(conditional28, inline):
-    batcher = _started(max_batch=32, max_wait_s=0.1)
+def test_finish_runs_on_the_encoder_thread_never_on_the_event_loop(conditional28):
+    batcher = _started(max_batch=32)
     z, y = seed_latents([5, 6, 7], 100), torch.tensor([5, 6, 7])
 
     def where(rows):
         return threading.current_thread().name, rows.copy()
 
     async def three():
-        return await asyncio.gather(*(batcher.render(conditional28, z[i : i + 1], y[i : i + 1], finish=where,
-                                                     finish_inline=inline) for i in range(3)),
-                                    batcher.render(conditional28, z[:1], y[:1], finish=lambda rows: 1 / 0,
-                                                   finish_inline=inline),
+        return await asyncio.gather(*(batcher.render(conditional28, z[i : i + 1], y[i : i + 1], finish=where)
+                                      for i in range(3)),
+                                    batcher.render(conditional28, z[:1], y[:1], finish=lambda rows: 1 / 0),
                                     return_exceptions=True)
 
     try:
         *answers, error = asyncio.run(three())
     finally:
         batcher.stop()
-    assert {name for name, _ in answers} == {"inference" if inline else "encoder"}
+    assert {name for name, _ in answers} == {"encoder"}
     for i, (_, rows) in enumerate(answers):  # each its own rows, as a lone render gives them
         assert np.array_equal(rows, run(conditional28, z[i : i + 1], y[i : i + 1]))
     assert isinstance(error, ZeroDivisionError)
 
 
 def test_stopping_encodes_the_last_batch_instead_of_dropping_it(conditional28):
-    batcher = _started(max_batch=32, max_wait_s=0.0)
+    batcher = _started(max_batch=32)
     z, y = seed_latents([1], 100), torch.tensor([1])
 
     def slow_encoding(rows):
@@ -238,7 +218,7 @@ def test_stopping_encodes_the_last_batch_instead_of_dropping_it(conditional28):
         return rows.shape
 
     async def one_then_stop():
-        pending = asyncio.ensure_future(batcher.render(conditional28, z, y, finish=slow_encoding, finish_inline=False))
+        pending = asyncio.ensure_future(batcher.render(conditional28, z, y, finish=slow_encoding))
         await asyncio.sleep(0.05)  # the forward is done, the encoding under way
         await asyncio.get_running_loop().run_in_executor(None, batcher.stop)
         return await asyncio.wait_for(pending, 5)
@@ -247,7 +227,7 @@ def test_stopping_encodes_the_last_batch_instead_of_dropping_it(conditional28):
 
 
 def test_versions_are_never_mixed_in_one_forward(conditional28, tiny):
-    batcher = _started(max_batch=32, max_wait_s=0.2)
+    batcher = _started(max_batch=32)
     requests = [r for pair in zip(_requests(conditional28, SEEDS[:6]), _requests(tiny, SEEDS[:6])) for r in pair]
     try:
         results = asyncio.run(_render_all(batcher, requests))
@@ -260,7 +240,7 @@ def test_versions_are_never_mixed_in_one_forward(conditional28, tiny):
 
 
 def test_switched_off_every_request_runs_its_own_forward(conditional28):
-    batcher = _started(max_batch=32, max_wait_s=0.2, enabled=False)
+    batcher = _started(max_batch=32, enabled=False)
     try:
         asyncio.run(_render_all(batcher, _requests(conditional28, SEEDS[:5])))
     finally:
@@ -269,7 +249,7 @@ def test_switched_off_every_request_runs_its_own_forward(conditional28):
 
 
 def test_a_failing_forward_fails_its_requests_and_the_thread_goes_on(conditional28):
-    batcher = _started(max_batch=32, max_wait_s=0.01)
+    batcher = _started(max_batch=32)
     wrong = (conditional28, torch.zeros(1, 7), torch.tensor([0]))  # latent of the wrong size
     try:
         with pytest.raises(RuntimeError):

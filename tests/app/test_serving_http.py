@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app import batcher as batcher_module
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.support import LiveServer
@@ -13,8 +15,16 @@ from tests.support import LiveServer
 
 @pytest.fixture(scope="module")
 def served(tiny_registry):
-    app = create_app(make_settings(tiny_registry, batch_wait_ms=50.0, batch_gap_ms=50.0))
-    with LiveServer(app) as server:
+    # every forward takes 50 ms more, as a large model's would: requests sent together then find one running
+    # and queue behind it, so they share the next, however fast this machine parses them
+    def slow_run(*args):
+        time.sleep(0.05)
+        return real_run(*args)
+
+    real_run = batcher_module.run
+    app = create_app(make_settings(tiny_registry))
+    with pytest.MonkeyPatch.context() as patch, LiveServer(app) as server:
+        patch.setattr(batcher_module, "run", slow_run)
         yield app, server
 
 
