@@ -279,6 +279,8 @@ BASELINE = {"default": ({}, ""), "baseline": ({}, "")}  # "baseline": the server
 
 def compare_variants(registry: Path, env: dict[str, str], path: str, args, variants: dict = VARIANTS,
                      clients: int = 32) -> dict:
+    if variants is VARIANTS:
+        variants = variants | dict(args.variant)
     if args.baseline and "baseline" not in variants:
         variants = variants | {"baseline": BASELINE["baseline"]}
     runs: dict[str, list[dict]] = {name: [] for name in variants}
@@ -319,6 +321,13 @@ def bench_memory(root: Path, args) -> dict:
             "models_loaded_at_end": len(loaded)}
 
 
+def baseline_gains(result: dict) -> dict:
+    """This checkout's images/s over the --baseline checkout's, per number of clients (none without one)."""
+    runs = {32: result["variants"], **{c: result.get(f"variants_{c}", {}) for c in (8, 1)}}
+    return {f"baseline_gain_{c}": r["default"]["median_per_s"] / r["baseline"]["median_per_s"]
+            for c, r in runs.items() if "baseline" in r}
+
+
 def summarise(result: dict) -> dict:
     raw, on, variants = result["raw"], result["batching_on"], result["variants"]
     limit = min(raw["best_images_per_s"], on["healthz_32"]["per_s"])
@@ -336,14 +345,21 @@ def summarise(result: dict) -> dict:
             "graph_gain_32": median["default"] / median["eager"],
             "switch_gain_32": median["default"] / median["switch_5ms"],
             "max_batch_16_gain_32": median["default"] / median["max_batch_32"],
-            **({"baseline_gain_32": median["default"] / median["baseline"],
-                **{f"baseline_gain_{c}": (result[f"variants_{c}"]["default"]["median_per_s"]
-                                          / result[f"variants_{c}"]["baseline"]["median_per_s"]) for c in (8, 1)}}
-               if "baseline" in median else {}),
+            **baseline_gains(result),
             "idle_p50_ms": on["images_1"]["p50_ms"], "idle_floor_ms": floor,
             "idle_ratio": on["images_1"]["p50_ms"] / floor,
             "idle_floor_after_idle_ms": idle_floor,
             "idle_ratio_after_idle": on["images_1"]["p50_ms"] / idle_floor}
+
+
+def extra_variant(text: str) -> tuple[str, tuple[dict[str, str], str]]:
+    """'name:VAR=value,VAR=value' -> a VARIANTS entry."""
+    name, _, assignments = text.partition(":")
+    try:
+        settings = dict(pair.split("=", 1) for pair in assignments.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME:VAR=VALUE[,VAR=VALUE...], got {text!r}") from None
+    return name, (settings, "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-batch", type=int, default=Settings().batch_max_images, help="GAN_BATCH_MAX_IMAGES")
     parser.add_argument("--baseline", type=Path, help="another checkout (e.g. a git worktree of an earlier commit) "
                         "whose server is compared side by side with this one's, at 32, 8 and 1 clients")
+    parser.add_argument("--variant", type=extra_variant, action="append", default=[], metavar="NAME:VAR=VALUE,...",
+                        help="one more 32-client variant with these settings, e.g. "
+                             "switch_0.1:GAN_SWITCH_INTERVAL_MS=0.1 (repeat for several)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the 32-client variant comparison")
     parser.add_argument("--memory", action="store_true", help="also measure resident memory across swaps")
     parser.add_argument("--memory-passes", type=int, default=3, help="times the 10 versions are requested in turn")
