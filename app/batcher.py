@@ -26,10 +26,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from app.inference import forward_images
 from app.metrics import record_inference
-from app.pool import LoadedModel
 from models import images as imaging
-from models.devices import autocast
+from models.latents import seed_latents, truncate
+from app.pool import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,10 @@ class MicroBatcher:
             self._encoder.join(timeout=10)
             self._encoder = None
 
+    def describe(self) -> dict:
+        """For /readyz."""
+        return {"engine": "thread", "batching": self.enabled, "max_batch": self.max_batch}
+
     async def render(self, model: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None,
                      finish: Callable[[np.ndarray], Any] | None = None) -> Any:
         """(n, latent_dim) latents -> (n, H, W, C) uint8 images, computed on the inference thread; or, given
@@ -178,6 +183,16 @@ class MicroBatcher:
         job = Job(model, latents, labels, loop, loop.create_future(), finish)
         self._line(loop).add(job)
         return await job.future
+
+    async def render_png(self, model: LoadedModel, latent: torch.Tensor, labels: torch.Tensor | None) -> bytes:
+        """One latent -> its image as PNG bytes, encoded on the encoder thread with the rest of its batch."""
+        return await self.render(model, latent, labels, finish=_first_as_png)
+
+    async def render_seed_png(self, model: LoadedModel, seed: int, label: int | None, truncation: float) -> bytes:
+        """A seed URL's image as PNG bytes."""
+        latent = truncate(seed_latents([seed], model.latent_dim), truncation)
+        labels = None if label is None else torch.tensor([label])
+        return await self.render_png(model, latent, labels)
 
     def _line(self, loop: asyncio.AbstractEventLoop) -> _LoopLine:
         line = self._lines.get(loop)
@@ -229,15 +244,11 @@ def _finished(job: Job, rows: np.ndarray) -> Outcome:
         return job, None, e
 
 
+def _first_as_png(rows: np.ndarray) -> bytes:
+    return imaging.encode_png(rows[0])
+
+
 def run(model: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
     """One forward pass in the caller's thread; an unbatchable model renders its images one at a time."""
     record_inference(model.name, len(latents))  # the images of this forward: micro-batches show as batches
-    prepared = model.prepared
-    if prepared is None:  # a model the pool did not prepare: as loaded, under its dtype
-        with torch.inference_mode(), autocast(model.device, model.dtype):
-            y = None if labels is None else labels.to(model.device)
-            return imaging.to_uint8(model.generator(latents.to(model.device), y).float())
-    if prepared.batchable or len(latents) == 1:
-        return prepared.forward(latents, labels)
-    return np.concatenate([prepared.forward(latents[i : i + 1], None if labels is None else labels[i : i + 1])
-                           for i in range(len(latents))])
+    return forward_images(model, latents, labels)

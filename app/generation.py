@@ -60,6 +60,14 @@ def resolve_labels(labels: list[int | str] | None, count: int, loaded: LoadedMod
     return torch.from_numpy(np.asarray(indices * count if len(indices) == 1 else indices, dtype=np.int64))
 
 
+def seed_label(label: str | None, loaded: LoadedModel) -> int | None:
+    """A seed URL's `label` parameter (a class name, or an index in decimal) as a class index."""
+    if label is None:
+        resolve_labels(None, 1, loaded, "label")  # refuses a conditional model's missing label
+        return None
+    return label_index(int(label) if label.isdigit() else label, loaded, "label")
+
+
 def random_seeds(n: int) -> list[int]:
     return [secrets.randbelow(2**31) for _ in range(n)]
 
@@ -89,8 +97,7 @@ async def render_png(batcher: MicroBatcher, loaded: LoadedModel, latent: torch.T
                      labels: torch.Tensor | None, truncation: float = 1.0) -> bytes:
     """One image as PNG bytes, encoded on the batcher's encoder thread with the rest of its batch (one hand-off
     per batch: through the thread pool, one per request had cost more CPU than the encoding itself)."""
-    return await batcher.render(loaded, truncate(latent, truncation), labels,
-                                finish=lambda rows: imaging.encode_png(rows[0]))
+    return await batcher.render_png(loaded, truncate(latent, truncation), labels)
 
 
 def interpolation_latents(loaded: LoadedModel, start, end, steps: int, method: str) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -27,7 +27,7 @@ from torch import nn
 
 from app.graphs import graph_forward
 from models import images as imaging
-from models.devices import PRECISIONS, cpu_has_native_bf16
+from models.devices import PRECISIONS, DeviceUnavailable, autocast, cpu_has_native_bf16, resolve_device
 from models.latents import seed_latents
 
 log = logging.getLogger(__name__)
@@ -196,3 +196,30 @@ def preparer(precision_for: Callable[[str], str], tolerance: int, channels_last:
                        precision_for(loaded.name), tolerance, channels_last, use_graph)
 
     return prepare_loaded
+
+
+def serving_device(settings) -> tuple[torch.device, torch.dtype]:
+    """The device of `settings.device` and the precision tried first there (each model's own is chosen when it
+    loads); a RuntimeError naming the setting when either is wrong."""
+    try:
+        device = resolve_device(settings.device)
+    except DeviceUnavailable as e:  # refuse to start: a GPU replica silently on CPU would be a surprise
+        raise RuntimeError(f"GAN_DEVICE: {e}") from None
+    try:
+        return device, DTYPES[precision_candidates(settings.inference_precision, device)[0]]
+    except ValueError as e:
+        raise RuntimeError(f"GAN_INFERENCE_PRECISION: {e}") from None
+
+
+def forward_images(model, latents: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+    """One forward pass of a loaded model (app.pool.LoadedModel) in the caller's thread -> (N, H, W, C) uint8; an
+    unbatchable model renders its images one at a time."""
+    prepared = model.prepared
+    if prepared is None:  # a model the pool did not prepare: as loaded, under its dtype
+        with torch.inference_mode(), autocast(model.device, model.dtype):
+            y = None if labels is None else labels.to(model.device)
+            return imaging.to_uint8(model.generator(latents.to(model.device), y).float())
+    if prepared.batchable or len(latents) == 1:
+        return prepared.forward(latents, labels)
+    return np.concatenate([prepared.forward(latents[i : i + 1], None if labels is None else labels[i : i + 1])
+                           for i in range(len(latents))])

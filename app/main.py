@@ -15,31 +15,19 @@ from fastapi.staticfiles import StaticFiles
 from app import errors, security
 from app.batcher import MicroBatcher
 from app.body_limit import BodyLimitMiddleware
-from app.inference import DTYPES, precision_candidates, preparer, serving_threads
+from app.inference import preparer, serving_device, serving_threads
 from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
+from app.process_engine import ProcessEngine
 from app.pool import GeneratorPool, registry_from
 from app.routes import (events, generate, health, metrics, models, playground, quality, seed_lane, train, walks,
                         watch)
 from app.seed_cache import SeedImageCache
 from app.settings import Settings, get_settings
-from models.devices import DeviceUnavailable, resolve_device
 from models.logs import configure_logging
 
 log = logging.getLogger("app")
-
-
-def _device(settings: Settings) -> tuple[torch.device, torch.dtype]:
-    try:
-        device = resolve_device(settings.device)
-    except DeviceUnavailable as e:  # refuse to start: a GPU replica silently on CPU would be a surprise
-        raise RuntimeError(f"GAN_DEVICE: {e}") from None
-    try:
-        # the precision tried first; each model's own is chosen when it loads (app/inference.py)
-        return device, DTYPES[precision_candidates(settings.inference_precision, device)[0]]
-    except ValueError as e:
-        raise RuntimeError(f"GAN_INFERENCE_PRECISION: {e}") from None
 
 
 def share_the_interpreter_lock(interval_ms: float) -> None:
@@ -66,16 +54,22 @@ def tune_garbage_collector(threshold: int) -> None:
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     torch.set_num_threads(serving_threads(settings.torch_threads))
-    device, dtype = _device(settings)
+    device, dtype = serving_device(settings)
 
     prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
                        settings.inference_graph)
+    if settings.inference_process:
+        engine = ProcessEngine(settings, settings.batch_max_images, settings.batching)
+        await engine.start()
+        prepare = engine.preloading(prepare)
+    else:
+        engine = MicroBatcher(settings.batch_max_images, settings.batching)
+        engine.start()
+    app.state.batcher = engine
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
                          device, settings.cache_size, dtype, prepare=prepare)
     pool.start(settings.watch_interval_s)
     app.state.pool = pool
-    app.state.batcher = MicroBatcher(settings.batch_max_images, settings.batching)
-    app.state.batcher.start()
     app.state.seed_cache = SeedImageCache(int(settings.seed_cache_mb * 2**20))
     app.state.listener = None
     if settings.version_notifications:
@@ -88,7 +82,10 @@ async def lifespan(app: FastAPI):
     tune_garbage_collector(settings.gc_threshold)
     share_the_interpreter_lock(settings.switch_interval_ms)
     yield
-    app.state.batcher.stop()
+    if settings.inference_process:
+        await engine.stop()
+    else:
+        engine.stop()
     if app.state.listener is not None:
         app.state.listener.stop()
     pool.stop()

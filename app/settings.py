@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     inference_precision: str = "auto"  # auto (bf16/fp16 where the probe finds it faithful), fp32, bf16, fp16
     version_notifications: bool = True  # subscribe to workers' pub/sub notices for prompt hot swaps
     torch_threads: int = 0  # 0: all cores but one (at least one), leaving a core to the event loop and encoders
+    # forward passes and single-image PNGs in an inference process of their own (app/process_engine.py), so
+    # the event loop never waits for Python's lock; false: on an inference thread of the API process
+    inference_process: bool = True
     batching: bool = True  # micro-batch concurrent generation requests for the same version
     # images per shared forward pass: past 16 a forward gained little on CPU (1-8%), and with as many clients
     # as the limit one batch took them all, so the inference thread idled while they were encoded and answered;

@@ -12,13 +12,14 @@ temporary registry, then in one run:
   then, side by side, 32 clients against a fresh server per variant, interleaved over --rounds rounds (medians):
   as served, micro-batching off, through the FastAPI route instead of the seed lane (app/routes/seed_lane.py),
   the generator run eagerly instead of as a traced graph (app/graphs.py), CPython's default switch interval,
-  batches of up to 32 images instead of 16, and with --baseline DIR the server of another checkout (a git
+  batches of up to 32 images instead of 16, the forwards on an inference thread of the API process instead of
+  in its inference process (app/process_engine.py), and with --baseline DIR the server of another checkout (a git
   worktree of an earlier commit: a change measured against what it changed), then as served and the baseline
   again at 8 clients and at 1; and, in-process, a batch-16 forward alone and beside
   a busy Python thread, graph and eager, and one image's forward and encoding after an idle pause, as a lone
   request on an idle server meets it;
-and with --memory, the server's resident memory serving one version, then after loading 10 versions in turn,
---memory-passes times over, with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own
+and with --memory, the resident memory of the API process and of its inference process serving one version,
+then after loading 10 versions in turn, --memory-passes times over, with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own
 process; its CPU share is reported. Everything stays on loopback; every phase is bounded by --seconds.
 """
 
@@ -164,9 +165,24 @@ def after_idle_ms(forward, encode, z, y, gap_s: float = 0.001, calls: int = 200)
     return 1000 * statistics.median(times)
 
 
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of a process and its living children (the API's inference process)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in children(pid))
 
 
 def rss_mib(pid: int) -> float:
@@ -273,6 +289,8 @@ VARIANTS = {  # name -> (extra settings, extra query)
     "eager": ({"GAN_INFERENCE_GRAPH": "false"}, ""),  # the generator run eagerly, not as a traced graph
     "switch_5ms": ({"GAN_SWITCH_INTERVAL_MS": "5"}, ""),  # CPython's default switch interval
     "max_batch_32": ({"GAN_BATCH_MAX_IMAGES": "32"}, ""),  # the earlier default: one batch for all 32 clients
+    # forwards on an inference thread of the API process, as before run K, instead of an inference process
+    "thread_engine": ({"GAN_INFERENCE_PROCESS": "false"}, ""),
 }
 BASELINE = {"default": ({}, ""), "baseline": ({}, "")}  # "baseline": the server of the --baseline checkout
 
@@ -300,20 +318,27 @@ def compare_variants(registry: Path, env: dict[str, str], path: str, args, varia
     return out
 
 
+def memory_mib(pid: int) -> dict[str, float]:
+    """Resident memory of the API process and of its inference process (its children)."""
+    api = rss_mib(pid)
+    inference = sum(rss_mib(child) for child in children(pid))
+    return {"api": api, "inference": inference, "total": api + inference}
+
+
 def bench_memory(root: Path, args) -> dict:
     registry = Registry(root / "memory")
     write_random_model(registry, "mem", "64x64x3", versions=10)
     server = Server(registry.root, {"GAN_TORCH_THREADS": str(args.threads), "GAN_CACHE_SIZE": "3",
                                     "GAN_INFERENCE_PRECISION": args.precision})
     try:
-        base = rss_mib(server.process.pid)
+        base = memory_mib(server.process.pid)
         assert server.get("/models/mem/seeds/1.png?version=1").status_code == 200
-        one = rss_mib(server.process.pid)
+        one = memory_mib(server.process.pid)
         after = []
         for _ in range(args.memory_passes):
             for v in range(1, 11):
                 assert server.get(f"/models/mem/seeds/1.png?version={v}").status_code == 200
-                after.append(rss_mib(server.process.pid))
+                after.append(memory_mib(server.process.pid))
         loaded = server.get("/readyz").json()["models_loaded"]
     finally:
         server.stop()
@@ -345,6 +370,7 @@ def summarise(result: dict) -> dict:
             "graph_gain_32": median["default"] / median["eager"],
             "switch_gain_32": median["default"] / median["switch_5ms"],
             "max_batch_16_gain_32": median["default"] / median["max_batch_32"],
+            "process_engine_gain_32": median["default"] / median["thread_engine"],
             **baseline_gains(result),
             "idle_p50_ms": on["images_1"]["p50_ms"], "idle_floor_ms": floor,
             "idle_ratio": on["images_1"]["p50_ms"] / floor,

@@ -16,33 +16,17 @@ Either way the retried job resumes from the last version it published (worker.jo
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import signal
 
 from redis import Redis
 from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
 
+from models.processes import die_with_parent
+
 log = logging.getLogger(__name__)
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent_pid: int) -> bool:
-    """Have the kernel SIGKILL this process when its parent dies (Linux); False where unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            return False
-    except (OSError, AttributeError):
-        return False
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
-        os.kill(os.getpid(), signal.SIGKILL)
-    return True
-
 
 class TrainingWorker(Worker):
     def __init__(self, queues: list[Queue], connection: Redis, job_monitoring_interval_s: int = 30,

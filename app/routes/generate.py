@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.batcher import MicroBatcher
 from app.deps import BatcherDep, PoolDep, SeedCacheDep, SettingsDep
 from app.errors import InvalidRequest, NotFound
-from app.generation import (class_name, latents_for, png_b64, random_seeds, render_batched, render_png,
+from app.generation import (class_name, latents_for, png_b64, random_seeds, render_batched, render_png, seed_label,
                             resolve_labels)
 from app.pool import GeneratorPool, LoadedModel, ModelUnavailable
 from app.responses import model_headers, png_response
@@ -109,14 +109,11 @@ async def seed_answer(pool: GeneratorPool, batcher: MicroBatcher, cache: SeedIma
                       label: str | None, truncation: float, version: str, if_none_match: str | None) -> Response:
     """A seed URL's answer once its parameters are valid: shared by the route and its fast lane."""
     loaded = await model_for(pool, name, version)
-    parsed: list[int | str] | None = None
-    if label is not None:
-        parsed = [int(label)] if label.isdigit() else [label]
-    labels = resolve_labels(parsed, 1, loaded, "label")
+    index = seed_label(label, loaded)
     # the precision is part of the answer's identity: bf16 pixels may differ from fp32 ones by a few levels
     precision = loaded.prepared.precision if loaded.prepared is not None else "fp32"
     etag = '"' + hashlib.sha256(
-        f"{loaded.name}/{loaded.version}/{seed}/{None if labels is None else int(labels[0])}/{truncation!r}/"
+        f"{loaded.name}/{loaded.version}/{seed}/{index}/{truncation!r}/"
         f"{precision}/{imaging.PNG_ENCODING}".encode()
     ).hexdigest()[:32] + '"'
     pinned = version not in ("latest", "best")
@@ -127,9 +124,9 @@ async def seed_answer(pool: GeneratorPool, batcher: MicroBatcher, cache: SeedIma
     }
     if if_none_match == etag:
         return Response(status_code=304, headers=headers | model_headers(loaded))
-    key = (loaded.name, loaded.version, seed, None if labels is None else int(labels[0]), truncation)
+    key = (loaded.name, loaded.version, seed, index, truncation)
     png = cache.get(key)
     if png is None:
-        png = await render_png(batcher, loaded, latents_for(loaded, None, [seed], "seed"), labels, truncation)
+        png = await batcher.render_seed_png(loaded, seed, index, truncation)
         cache.put(key, png)
     return Response(png, media_type="image/png", headers=headers | model_headers(loaded))

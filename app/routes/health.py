@@ -41,6 +41,7 @@ def readyz(pool: PoolDep, queue: QueueDep, request: Request) -> JSONResponse:
         "device": str(pool.device),
         "dtype": str(pool.dtype).removeprefix("torch."),
         "version_notifications": _listener_state(request),
+        "inference": request.app.state.batcher.describe(),
     }
     return JSONResponse(body, status_code=200 if registry_ok else 503)
 
