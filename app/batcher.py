@@ -11,6 +11,9 @@ thread needs Python's interpreter lock just to pick a batch up and hand it back.
 lock from each other many times a batch when the inference thread gathered requests itself (a wake-up per
 request) and encoded them (docs/benchmarks.md). A job's `finish` step (PNG encoding of its image) runs on one
 encoder thread, a whole batch at a time, while the next forward runs, so the event loop never computes.
+
+This is the engine with GAN_INFERENCE_PROCESS=false; by default the forwards run in an inference process
+(app/process_engine.py), where they need none of the API's interpreter lock.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from app.engine import BatchStats
 from app.inference import forward_images
 from app.metrics import record_inference
+from app.pool import LoadedModel
 from models import images as imaging
 from models.latents import seed_latents, truncate
-from app.pool import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +82,6 @@ def settle_all(outcomes: list[Outcome]) -> None:
 def _apply_all(items: list[Outcome]) -> None:
     for job, result, error in items:
         job.apply(result, error)
-
-
-@dataclass
-class BatchStats:
-    batches: int = 0
-    images: int = 0
-    largest: int = 0
 
 
 class _LoopLine:

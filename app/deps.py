@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.batcher import MicroBatcher
+from app.engine import Engine
 from app.jobs import JobQueue
 from app.pool import GeneratorPool
 from app.seed_cache import SeedImageCache
@@ -29,7 +29,7 @@ async def _queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
-async def _batcher(request: Request) -> MicroBatcher:
+async def _batcher(request: Request) -> Engine:
     return request.app.state.batcher
 
 
@@ -40,5 +40,5 @@ async def _seed_cache(request: Request) -> SeedImageCache:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[GeneratorPool, Depends(_pool)]
 QueueDep = Annotated[JobQueue, Depends(_queue)]
-BatcherDep = Annotated[MicroBatcher, Depends(_batcher)]
+BatcherDep = Annotated[Engine, Depends(_batcher)]
 SeedCacheDep = Annotated[SeedImageCache, Depends(_seed_cache)]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from app import batcher as batching
-from app.batcher import MicroBatcher
+from app.engine import Engine
 from app.errors import InvalidRequest
 from app.pool import LoadedModel
 from models import images as imaging
@@ -87,16 +87,17 @@ def render(loaded: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | No
     return batching.run(loaded, truncate(latents, truncation), labels)
 
 
-async def render_batched(batcher: MicroBatcher, loaded: LoadedModel, latents: torch.Tensor,
+async def render_batched(batcher: Engine, loaded: LoadedModel, latents: torch.Tensor,
                          labels: torch.Tensor | None, truncation: float = 1.0) -> np.ndarray:
     """The same images, computed on the inference thread, possibly in one forward with other requests."""
     return await batcher.render(loaded, truncate(latents, truncation), labels)
 
 
-async def render_png(batcher: MicroBatcher, loaded: LoadedModel, latent: torch.Tensor,
+async def render_png(batcher: Engine, loaded: LoadedModel, latent: torch.Tensor,
                      labels: torch.Tensor | None, truncation: float = 1.0) -> bytes:
-    """One image as PNG bytes, encoded on the batcher's encoder thread with the rest of its batch (one hand-off
-    per batch: through the thread pool, one per request had cost more CPU than the encoding itself)."""
+    """One image as PNG bytes, encoded by the engine with the rest of its batch (in the inference process, or on
+    the inference thread's encoder thread: through the thread pool, one hand-off per request had cost more CPU
+    than the encoding itself)."""
     return await batcher.render_png(loaded, truncate(latent, truncation), labels)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from app import frames
-from app.batcher import BatchStats
+from app.engine import BatchStats
 from app.errors import Unavailable
 from app.metrics import record_inference
 from app.pool import LoadedModel
@@ -99,7 +99,7 @@ class ProcessEngine:
         self.stats = BatchStats()
         self.restarts = 0
         self._waiting: deque[_Job] = deque()
-        self._batches_out = 0
+        self._forwarding: set[int] = set()  # batches sent whose forward has not ended: at most one
         self._replies: dict[int, Callable[[dict, memoryview | None], None]] = {}
         self._next_id = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -205,7 +205,7 @@ class ProcessEngine:
             else:
                 future.set_exception(_error(reply))
 
-        self._send(header, b"", settle)
+        self._send(self._new_id(), header, b"", settle)
         return await future
 
     # the line
@@ -215,7 +215,7 @@ class ProcessEngine:
         batches grow with the load and a lone request goes at once. (A second batch sent ahead whenever a full
         one waited, so that the process never waits for the loop between forwards, served 0.92x:
         docs/benchmarks.md.)"""
-        if self._waiting and self._transport is not None and not self._batches_out:
+        if self._waiting and self._transport is not None and not self._forwarding:
             self._send_batch(self._batch())
 
     def _batch(self) -> list[_Job]:
@@ -258,12 +258,18 @@ class ProcessEngine:
         self.stats.images += images
         self.stats.largest = max(self.stats.largest, images)
         record_inference(model.name, images)
-        self._batches_out += 1
-        self._send(header, payload, lambda reply, data: self._returned(group, reply, data))
+        batch_id = self._new_id()
+        self._forwarding.add(batch_id)
+        self._send(batch_id, header, payload, lambda reply, data: self._returned(batch_id, group, reply, data))
 
-    def _returned(self, group: list[_Job], reply: dict, payload: memoryview | None) -> None:
-        self._batches_out -= 1
-        self._send_waiting()  # the next batch first: the process never waits for this one's answers
+    def _forwarded(self, batch_id: int) -> None:
+        """The process ran this batch's forward and encodes it now: the next batch can go."""
+        if batch_id in self._forwarding:
+            self._forwarding.discard(batch_id)
+            self._send_waiting()
+
+    def _returned(self, batch_id: int, group: list[_Job], reply: dict, payload: memoryview | None) -> None:
+        self._forwarded(batch_id)  # already, unless the batch failed before its forward ended
         if not reply.get("ok"):
             error = _error(reply)
             for job in group:
@@ -280,22 +286,30 @@ class ProcessEngine:
 
     # the socket
 
-    def _send(self, header: dict, payload: bytes, on_reply: Callable[[dict, memoryview | None], None]) -> None:
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _send(self, request_id: int, header: dict, payload: bytes,
+              on_reply: Callable[[dict, memoryview | None], None]) -> None:
         if self._transport is None:  # between a process and the next
             on_reply({"ok": False, "kind": "died"}, None)
             return
-        self._next_id += 1
-        header["id"] = self._next_id
-        self._replies[self._next_id] = on_reply
+        header["id"] = request_id
+        self._replies[request_id] = on_reply
         self._transport.write(frames.encode(header, payload))
 
     def _reply(self, header: dict, payload: memoryview) -> None:
+        if header.get("forwarded"):
+            self._forwarded(header["id"])
+            return
         on_reply = self._replies.pop(header["id"], None)
         if on_reply is not None:
             on_reply(header, payload)
 
     def _lost(self) -> None:
         self._transport = None
+        self._forwarding.clear()  # nothing is running any more
         replies, self._replies = self._replies, {}
         for on_reply in replies.values():  # their batches are gone with the process
             on_reply({"ok": False, "kind": "died"}, None)

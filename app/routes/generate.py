@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.batcher import MicroBatcher
+from app.engine import Engine
 from app.deps import BatcherDep, PoolDep, SeedCacheDep, SettingsDep
 from app.errors import InvalidRequest, NotFound
 from app.generation import (class_name, latents_for, png_b64, random_seeds, render_batched, render_png, seed_label,
@@ -105,7 +105,7 @@ async def seed_image(
     return await seed_answer(pool, batcher, cache, name, seed, label, truncation, version, if_none_match)
 
 
-async def seed_answer(pool: GeneratorPool, batcher: MicroBatcher, cache: SeedImageCache, name: str, seed: int,
+async def seed_answer(pool: GeneratorPool, batcher: Engine, cache: SeedImageCache, name: str, seed: int,
                       label: str | None, truncation: float, version: str, if_none_match: str | None) -> Response:
     """A seed URL's answer once its parameters are valid: shared by the route and its fast lane."""
     loaded = await model_for(pool, name, version)

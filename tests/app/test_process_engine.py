@@ -68,6 +68,25 @@ def test_requests_queued_during_a_forward_share_the_next_and_get_their_own_bytes
     assert (stats.batches, stats.largest, stats.images) == (3, 9, 12)
 
 
+def test_larger_images_are_encoded_beside_the_next_forward_with_the_same_bytes(tmp_path):
+    """Past 32x32 RGB the process encodes on its encoder thread while the next batch's forward runs."""
+    train_tiny(tmp_path, "wide", "dcgan", steps=2, image_size=48, channels=3)
+    settings = make_settings(tmp_path, inference_process=True)
+
+    async def body(engine, get):
+        model = await get("wide", "1")
+        latents = seed_latents([3, 4, 5], model.latent_dim)
+        results = await asyncio.gather(*(engine.render_seed_png(model, s, None, 1.0) for s in range(10, 16)),
+                                        engine.render(model, latents, None))
+        return results, engine.stats, model, latents
+
+    results, stats, model, latents = asyncio.run(with_engine(settings, body))
+    assert results[-1][0].nbytes == 48 * 48 * 3 > 32 * 32 * 3
+    assert results[:-1] == [lone_png(model, s, None) for s in range(10, 16)]
+    assert np.array_equal(results[-1], forward_images(model, latents, None))
+    assert stats.batches == 3  # the first seed alone, the other five together, then the latents
+
+
 def test_a_dead_inference_process_fails_its_requests_with_503_and_is_replaced(tiny_registry):
     settings = make_settings(tiny_registry, inference_process=True)
 

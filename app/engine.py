@@ -1,0 +1,39 @@
+"""What the routes need of a serving engine: images, single PNGs and seed URLs' PNGs, micro-batched.
+
+Two engines implement it: `app/process_engine.py` (the default) runs forwards in an inference process beside
+the API; `app/batcher.py` runs them on an inference thread of the API process (GAN_INFERENCE_PROCESS=false).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from app.pool import LoadedModel
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    images: int = 0
+    largest: int = 0
+
+
+class Engine(Protocol):
+    stats: BatchStats
+
+    async def render(self, model: LoadedModel, latents: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+        """(n, latent_dim) latents, truncation applied -> (n, H, W, C) uint8 images."""
+
+    async def render_png(self, model: LoadedModel, latent: torch.Tensor, labels: torch.Tensor | None) -> bytes:
+        """One latent -> its image as PNG bytes."""
+
+    async def render_seed_png(self, model: LoadedModel, seed: int, label: int | None, truncation: float) -> bytes:
+        """A seed URL's image as PNG bytes: the same bytes as render_png of the seed's truncated latent."""
+
+    def describe(self) -> dict:
+        """How it runs, for /readyz."""
