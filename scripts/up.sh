@@ -20,7 +20,7 @@ OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m worker >>var/log/worker.log 2>&1 &
 worker_pid=$!
 trap 'kill $worker_pid 2>/dev/null; wait $worker_pid 2>/dev/null' EXIT INT TERM
 echo "worker running (pid $worker_pid, log var/log/worker.log); API on http://127.0.0.1:8000" >&2
-# the API runs its forward passes on all cores but one (GAN_TORCH_THREADS=0), keeping a core for HTTP and PNG
-# encoding; passive waits keep idle OpenMP threads of API and worker from spinning against each other
+# the API runs its forward passes in its inference process on all cores but one (GAN_TORCH_THREADS=0), keeping
+# a core for HTTP; passive waits keep idle OpenMP threads of API and worker from spinning against each other
 # (docs/benchmarks.md)
 OMP_WAIT_POLICY=PASSIVE .venv/bin/uvicorn app.main:app --host 127.0.0.1 --port "${PORT:-8000}"
