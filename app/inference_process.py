@@ -1,8 +1,9 @@
 """The inference process: runs the API's forward passes and encodes their PNGs, in a Python of its own.
 
-Started by `app/process_engine.py` as `python -m app.inference_process FD PARENT_PID SETTINGS_JSON`, with one end of a
-socket pair as FD. It reads batches (a version, its latents and labels, which jobs want PNGs) and answers
-each with its images, in order, until the API closes the socket. Versions load through a pool of their own,
+Started by `app/process_engine.py` as `python -m app.inference_process FD PARENT_PID SETTINGS_JSON`, with one
+end of a socket pair as FD. It reads batches (a version, its latents or seeds and labels, which jobs want PNGs)
+and answers each with its images, until the API closes the socket; for images larger than 32x32 RGB it first
+says that the forward has ended, so that the next batch comes while these are encoded. Versions load through a pool of their own,
 prepared by the same probes as the API's (same precision, same batch-invariant computation, same bytes), and
 kept in an LRU of the same size; `load` requests let the API wait for a version here before serving it.
 
