@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from app.engine import BatchStats
+from app.engine import BatchStats, labels_kind, settle
 from app.inference import forward_images
 from app.metrics import record_inference
 from app.pool import LoadedModel
@@ -52,18 +52,11 @@ class Job:
 
     @property
     def key(self) -> tuple:
-        # rows are concatenated only when they can be: same version, and labels of the same kind
-        kind = None if self.labels is None else (self.labels.dtype.is_floating_point, tuple(self.labels.shape[1:]))
-        return id(self.model), kind
+        return id(self.model), labels_kind(self.labels)
 
     def apply(self, result: Any, error: BaseException | None) -> None:
         """On the requester's loop."""
-        if self.future.done():  # the client went away and the request was cancelled
-            return
-        if error is not None:
-            self.future.set_exception(error)
-        else:
-            self.future.set_result(result)
+        settle(self.future, result, error)
 
 
 def settle_all(outcomes: list[Outcome]) -> None:

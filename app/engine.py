@@ -6,8 +6,9 @@ the API; `app/batcher.py` runs them on an inference thread of the API process (G
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,6 +22,22 @@ class BatchStats:
     batches: int = 0
     images: int = 0
     largest: int = 0
+
+
+def labels_kind(labels: torch.Tensor | None) -> tuple | None:
+    """Rows are concatenated into one forward only when their labels are of one kind: none, class indices, or
+    class vectors of one width."""
+    return None if labels is None else (labels.dtype.is_floating_point, tuple(labels.shape[1:]))
+
+
+def settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    """A request's outcome, on its loop; nothing when the client went away and the request was cancelled."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class Engine(Protocol):

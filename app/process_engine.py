@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from app import frames
-from app.engine import BatchStats
+from app.engine import BatchStats, labels_kind, settle
 from app.errors import Unavailable
 from app.metrics import record_inference
 from app.pool import LoadedModel
@@ -62,17 +62,10 @@ class _Job:
         """Jobs of equal keys share a forward: same version, and inputs of the same kind."""
         if self.seed is not None:
             return id(self.model), "seed", self.labels is None
-        labels = self.labels
-        kind = None if labels is None else (labels.dtype.is_floating_point, tuple(labels.shape[1:]))
-        return id(self.model), kind
+        return id(self.model), labels_kind(self.labels)
 
     def settle(self, result: Any, error: BaseException | None) -> None:
-        if self.future.done():  # the client went away and the request was cancelled
-            return
-        if error is not None:
-            self.future.set_exception(error)
-        else:
-            self.future.set_result(result)
+        settle(self.future, result, error)
 
 
 class _Replies(asyncio.Protocol):
