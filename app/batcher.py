@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from app.engine import BatchStats, labels_kind, settle
+from app.engine import BatchStats, labels_kind, settle, take_batch
 from app.inference import forward_images
 from app.metrics import record_inference
 from app.pool import LoadedModel
@@ -49,6 +49,10 @@ class Job:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
     finish: Callable[[np.ndarray], Any] | None = None  # e.g. PNG encoding of its image, on the encoder thread
+
+    @property
+    def rows(self) -> int:
+        return len(self.latents)
 
     @property
     def key(self) -> tuple:
@@ -92,19 +96,10 @@ class _LoopLine:
 
     def _hand_over(self) -> None:
         """The oldest job and the waiting jobs that can share its forward, to the inference thread."""
-        first = self.waiting.popleft()
-        group, size = [first], len(first.latents)
         batcher = self.batcher
-        if batcher.enabled and first.model.prepared is not None and first.model.prepared.batchable:
-            skipped: list[Job] = []
-            while self.waiting and size < batcher.max_batch:
-                job = self.waiting.popleft()
-                if job.key == first.key and size + len(job.latents) <= batcher.max_batch:
-                    group.append(job)
-                    size += len(job.latents)
-                else:  # another version, or too big to fit: first in line for a later batch
-                    skipped.append(job)
-            self.waiting.extendleft(reversed(skipped))
+        prepared = self.waiting[0].model.prepared
+        group = take_batch(self.waiting, batcher.max_batch,
+                           batcher.enabled and prepared is not None and prepared.batchable)
         self.busy = True
         batcher._batches.put((self, group))
 

@@ -7,6 +7,7 @@ the API; `app/batcher.py` runs them on an inference thread of the API process (G
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,6 +39,24 @@ def settle(future: asyncio.Future, result: Any, error: BaseException | None) -> 
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+def take_batch(waiting: deque, max_batch: int, shared: bool) -> list:
+    """The oldest waiting job and, when its model may share a forward, every waiting job with the same `key`
+    that fits within `max_batch` rows; the others keep their place in line (another version, or too big)."""
+    first = waiting.popleft()
+    group, size = [first], first.rows
+    if shared:
+        skipped = []
+        while waiting and size < max_batch:
+            job = waiting.popleft()
+            if job.key == first.key and size + job.rows <= max_batch:
+                group.append(job)
+                size += job.rows
+            else:
+                skipped.append(job)
+        waiting.extendleft(reversed(skipped))
+    return group
 
 
 class Engine(Protocol):

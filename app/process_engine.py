@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from app import frames
-from app.engine import BatchStats, labels_kind, settle
+from app.engine import BatchStats, labels_kind, settle, take_batch
 from app.errors import Unavailable
 from app.metrics import record_inference
 from app.pool import LoadedModel
@@ -213,20 +213,8 @@ class ProcessEngine:
 
     def _batch(self) -> list[_Job]:
         """The oldest job and the waiting jobs that can share its forward."""
-        first = self._waiting.popleft()
-        group, size = [first], first.rows
-        prepared = first.model.prepared
-        if self.enabled and (prepared is None or prepared.batchable):
-            skipped: list[_Job] = []
-            while self._waiting and size < self.max_batch:
-                job = self._waiting.popleft()
-                if job.key == first.key and size + job.rows <= self.max_batch:
-                    group.append(job)
-                    size += job.rows
-                else:  # another version, or too big to fit: first in line for a later batch
-                    skipped.append(job)
-            self._waiting.extendleft(reversed(skipped))
-        return group
+        prepared = self._waiting[0].model.prepared
+        return take_batch(self._waiting, self.max_batch, self.enabled and (prepared is None or prepared.batchable))
 
     def _send_batch(self, group: list[_Job]) -> None:
         model = group[0].model

@@ -10,7 +10,8 @@ temporary registry, then in one run:
      time from a fresh seed URL (no cache hits): images/s and p50/p95/p99;
   4. the same with micro-batching off (GAN_BATCHING=false);
   then, side by side, 32 clients against a fresh server per variant, interleaved over --rounds rounds (medians):
-  as served (and that server's /healthz right after, so that each round has its own ceiling), micro-batching off, through the FastAPI route instead of the seed lane (app/routes/seed_lane.py),
+  as served (and that server's /healthz right after, so that each round has its own ceiling), micro-batching
+  off, through the FastAPI route instead of the seed lane (app/routes/seed_lane.py),
   the generator run eagerly instead of as a traced graph (app/graphs.py), CPython's default switch interval,
   batches of up to 32 images instead of 16, the forwards on an inference thread of the API process instead of
   in its inference process (app/process_engine.py), and with --baseline DIR the server of another checkout (a git
@@ -19,7 +20,8 @@ temporary registry, then in one run:
   a busy Python thread, graph and eager, and one image's forward and encoding after an idle pause, as a lone
   request on an idle server meets it;
 and with --memory, the resident memory of the API process and of its inference process serving one version,
-then after loading 10 versions in turn, --memory-passes times over, with the LRU bounded at 3. The load generator (bench/loadgen.py) runs in its own
+then after loading 10 versions in turn, --memory-passes times over, with the LRU bounded at 3. The load
+generator (bench/loadgen.py) runs in its own
 process; its CPU share is reported. Everything stays on loopback; every phase is bounded by --seconds.
 """
 
