@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable, Optional
 
 import numpy as np
@@ -92,6 +92,19 @@ class Prepared:
     rowwise_linear: bool
     max_pixel_diff: int  # largest per-pixel difference from fp32 on the probe, in levels of 255
     graph: bool = False  # runs as a traced TorchScript graph
+
+    def choices(self) -> dict:
+        """What the probes chose, as plain data (everything but `forward`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "forward"}
+
+    @classmethod
+    def elsewhere(cls, choices: dict, where: str) -> Prepared:
+        """The choices of a generator that another process prepared and runs: its `forward` refuses."""
+
+        def forward(z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+            raise RuntimeError(f"this version runs in {where}, not in this process")
+
+        return cls(forward, **{f.name: choices[f.name] for f in fields(cls) if f.name != "forward"})
 
 
 def _runner(generator: nn.Module, device: torch.device, precision: str

@@ -4,9 +4,9 @@ Started by `app/process_engine.py` as `python -m app.inference_process FD PARENT
 end of a socket pair as FD. It reads batches (a version, its latents or seeds and labels, which jobs want PNGs)
 and answers each with its images, until the API closes the socket; for images larger than 32x32 RGB it first
 says that the forward has ended, so that the next batch comes while these are encoded. Versions load through
-a pool of their own, prepared by the same probes as the API's (same precision, same batch-invariant
+a pool of their own, prepared by the probes the thread engine uses (same precision, same batch-invariant
 computation, same bytes), and kept in an LRU of the same size; `load` requests let the API wait for a version
-here before serving it.
+here before serving it, and tell it what the probes chose.
 
 Why a process: in one process the event loop and the inference thread took Python's interpreter lock from
 each other twice or more per batch, and on a small model those waits, not the work, capped the answers per
@@ -55,10 +55,8 @@ def pool_for(settings: Settings) -> GeneratorPool:
 
 
 def summary(model: LoadedModel) -> dict:
-    prepared = model.prepared
-    if prepared is None:
-        return {"precision": "fp32", "batchable": True}
-    return {"precision": prepared.precision, "batchable": prepared.batchable}
+    """A load's reply: the probes' choices, which the API takes as its own (`ProcessEngine.prepare_there`)."""
+    return model.prepared.choices()  # this process's pool always prepares
 
 
 def batch_inputs(model: LoadedModel, header: dict, payload: memoryview) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -56,15 +56,15 @@ async def lifespan(app: FastAPI):
     torch.set_num_threads(serving_threads(settings.torch_threads))
     device, dtype = serving_device(settings)
 
-    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
-                       settings.inference_graph)
     if settings.inference_process:
         engine = ProcessEngine(settings, settings.batch_max_images, settings.batching)
         await engine.start()
-        prepare = engine.preloading(prepare)
+        prepare = engine.prepare_there  # the process prepares the versions it runs
     else:
         engine = MicroBatcher(settings.batch_max_images, settings.batching)
         engine.start()
+        prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
+                           settings.inference_graph)
     app.state.batcher = engine
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
                          device, settings.cache_size, dtype, prepare=prepare)

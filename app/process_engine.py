@@ -8,9 +8,9 @@ lock, and the forward and the encoding run beside it on another core without tak
 the shipped model, in one process the two threads' waits for each other, not their work, had capped the
 answers per second (docs/benchmarks.md).
 
-Versions are named, not sent: the process loads them from the same registry with the same preparation, and
-the pool's load of a version waits until the process has it too (`preload`), so a hot swap never makes a
-request wait for a load. If the process dies, the batches it held fail with a 503 and a new one starts.
+Versions are named, not sent: the process loads them from the same registry and prepares them, and the API
+pool's load of a version waits until the process has it too and takes its probes' choices (`prepare_there`),
+so a hot swap never makes a request wait for a load. If the process dies, the batches it held fail with a 503 and a new one starts.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import torch
 from app import frames
 from app.engine import BatchStats, labels_kind, settle, take_batch
 from app.errors import Unavailable
+from app.inference import Prepared
 from app.metrics import record_inference
 from app.pool import LoadedModel
 from app.settings import Settings
@@ -141,16 +142,13 @@ class ProcessEngine:
         return {"engine": "process", "pid": None if self._process is None else self._process.pid,
                 "restarts": self.restarts, "batching": self.enabled, "max_batch": self.max_batch}
 
-    def preloading(self, prepare: Callable[[LoadedModel], Any]) -> Callable[[LoadedModel], Any]:
-        """The pool's prepare hook, followed by the same version's load in the inference process: the pool
-        serves a version only once both have it."""
-
-        def prepare_here_and_there(loaded: LoadedModel) -> Any:
-            prepared = prepare(loaded)
-            self.preload(loaded.name, loaded.version)
-            return prepared
-
-        return prepare_here_and_there
+    def prepare_there(self, loaded: LoadedModel) -> Prepared:
+        """The pool's prepare hook: the version loads in the inference process, which probes and prepares it,
+        and its choices (precision, batching, graph) become the API's description of it, so the pool serves a
+        version only once the process has it. The API never runs the generator, so it does not prepare it a
+        second time: a hot swap ran the probes and the trace in both processes, and the API kept a graph it
+        never called."""
+        return Prepared.elsewhere(self.preload(loaded.name, loaded.version), "the inference process")
 
     # requests
 

@@ -20,7 +20,8 @@ temporary registry, then in one run:
   a busy Python thread, graph and eager, and one image's forward and encoding after an idle pause, as a lone
   request on an idle server meets it;
 and with --memory, the resident memory of the API process and of its inference process serving one version,
-then after loading 10 versions in turn, --memory-passes times over, with the LRU bounded at 3. The load
+then after loading 10 versions in turn, --memory-passes times over, with the LRU bounded at 3, and how long
+each request that loads its version takes (with --baseline, the same for the baseline's server after). The load
 generator (bench/loadgen.py) runs in its own
 process; its CPU share is reported. Everything stays on loopback; every phase is bounded by --seconds.
 """
@@ -333,25 +334,32 @@ def memory_mib(pid: int) -> dict[str, float]:
     return {"api": api, "inference": inference, "total": api + inference}
 
 
-def bench_memory(root: Path, args) -> dict:
+def bench_memory(root: Path, args, server_root: Path = REPO_ROOT) -> dict:
+    """Resident memory across 10 versions loaded in turn (LRU of 3), and how long a request that loads its
+    version takes: with 10 versions cycling through an LRU of 3, every request after the first loads one."""
     registry = Registry(root / "memory")
-    write_random_model(registry, "mem", "64x64x3", versions=10)
+    if not registry.root.exists():  # the same versions for this checkout and the baseline's
+        write_random_model(registry, "mem", "64x64x3", versions=10)
     server = Server(registry.root, {"GAN_TORCH_THREADS": str(args.threads), "GAN_CACHE_SIZE": "3",
-                                    "GAN_INFERENCE_PRECISION": args.precision})
+                                    "GAN_INFERENCE_PRECISION": args.precision}, server_root)
     try:
         base = memory_mib(server.process.pid)
         assert server.get("/models/mem/seeds/1.png?version=1").status_code == 200
         one = memory_mib(server.process.pid)
-        after = []
+        after, loading_ms = [], []
         for _ in range(args.memory_passes):
             for v in range(1, 11):
+                begin = time.perf_counter()
                 assert server.get(f"/models/mem/seeds/1.png?version={v}").status_code == 200
+                loading_ms.append(1000 * (time.perf_counter() - begin))
                 after.append(memory_mib(server.process.pid))
         loaded = server.get("/readyz").json()["models_loaded"]
     finally:
         server.stop()
+    loading_ms = loading_ms[1:]  # version 1 was still loaded from the first request
     return {"rss_mib_started": base, "rss_mib_one_model": one, "rss_mib_after_each_load": after,
-            "models_loaded_at_end": len(loaded)}
+            "models_loaded_at_end": len(loaded), "loading_request_ms": loading_ms,
+            "median_loading_request_ms": statistics.median(loading_ms)}
 
 
 def baseline_gains(result: dict) -> dict:
@@ -430,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.memory:
             results["memory"] = bench_memory(Path(tmp), args)
             print(json.dumps({"memory": results["memory"]}), flush=True)
+            if args.baseline:
+                results["memory_baseline"] = bench_memory(Path(tmp), args, args.baseline)
+                print(json.dumps({"memory_baseline": results["memory_baseline"]}), flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return 0

@@ -23,23 +23,30 @@ from tests.conftest import make_settings
 from tests.support import LiveServer, train_tiny, wait_until
 
 
+def prepared_here(settings, model: str, version: str) -> LoadedModel:
+    """The version loaded and prepared in this process, as the thread engine runs it: the reference bytes."""
+    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last)
+    pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir), torch.device("cpu"),
+                         settings.cache_size, prepare=prepare)
+    return pool.get(model, version)
+
+
 def lone_png(model: LoadedModel, seed: int, label: int | None, truncation: float = 1.0) -> bytes:
-    """The image of one seed, rendered alone in this process by the pool's own preparation."""
+    """The image of one seed, rendered alone in this process by a model from `prepared_here`."""
     latent = truncate(seed_latents([seed], model.latent_dim), truncation)
     labels = None if label is None else torch.tensor([label])
     return imaging.encode_png(forward_images(model, latent, labels)[0])
 
 
 async def with_engine(settings, body):
-    """`body(engine, get)` with a started engine and a pool that preloads into it, on this loop."""
+    """`body(engine, get)` with a started engine and a pool that loads into it, as the API's does, on this loop."""
     engine = ProcessEngine(settings, settings.batch_max_images, settings.batching)
     await engine.start()
-    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last)
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir), torch.device("cpu"),
-                         settings.cache_size, prepare=engine.preloading(prepare))
+                         settings.cache_size, prepare=engine.prepare_there)
 
     async def get(model: str, version: str) -> LoadedModel:
-        return await asyncio.to_thread(pool.get, model, version)  # preloading waits for this loop
+        return await asyncio.to_thread(pool.get, model, version)  # prepare_there waits for this loop
 
     try:
         return await body(engine, get)
@@ -63,8 +70,9 @@ def test_requests_queued_during_a_forward_share_the_next_and_get_their_own_bytes
 
     results, stats, conditional, plain, latents = asyncio.run(with_engine(settings, body))
     pngs, images = results[:-1], results[-1]
-    assert pngs == [lone_png(conditional, s, s % 4, 0.7 if s % 2 else 1.0) for s in range(30, 40)]
-    assert np.array_equal(images, forward_images(plain, latents, None))
+    here = prepared_here(settings, "bars-cond", "2")
+    assert pngs == [lone_png(here, s, s % 4, 0.7 if s % 2 else 1.0) for s in range(30, 40)]
+    assert np.array_equal(images, forward_images(prepared_here(settings, "bars", "1"), latents, None))
     assert (stats.batches, stats.largest, stats.images) == (3, 9, 12)
 
 
@@ -82,8 +90,9 @@ def test_larger_images_are_encoded_beside_the_next_forward_with_the_same_bytes(t
 
     results, stats, model, latents = asyncio.run(with_engine(settings, body))
     assert results[-1][0].nbytes == 48 * 48 * 3 > 32 * 32 * 3
-    assert results[:-1] == [lone_png(model, s, None) for s in range(10, 16)]
-    assert np.array_equal(results[-1], forward_images(model, latents, None))
+    here = prepared_here(settings, "wide", "1")
+    assert results[:-1] == [lone_png(here, s, None) for s in range(10, 16)]
+    assert np.array_equal(results[-1], forward_images(here, latents, None))
     assert stats.batches == 3  # the first seed alone, the other five together, then the latents
 
 
@@ -120,6 +129,22 @@ def test_a_version_the_process_cannot_load_is_a_503_not_a_500(tiny_registry):
         return engine.describe()["restarts"]
 
     assert asyncio.run(with_engine(settings, body)) == 0  # the process lives on
+
+
+def test_the_api_takes_the_processs_choices_and_never_runs_the_generator_itself(tiny_registry):
+    """The version is prepared once, in the inference process; the API's pool describes it by that process's
+    probes (what /readyz reports and batching follows), and its own forward refuses rather than run silently."""
+    settings = make_settings(tiny_registry, inference_process=True)
+
+    async def body(engine, get):
+        return await get("bars-cond", "2")
+
+    api_side = asyncio.run(with_engine(settings, body))
+    here = prepared_here(settings, "bars-cond", "2")
+    assert api_side.prepared.choices() == here.prepared.choices()
+    assert api_side.dtype == here.dtype
+    with pytest.raises(RuntimeError, match="runs in the inference process"):
+        forward_images(api_side, seed_latents([1], api_side.latent_dim), torch.tensor([0]))
 
 
 @pytest.fixture(scope="module")
