@@ -5,7 +5,7 @@
 FROM python:3.11-slim
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    GAN_REGISTRY_DIR=/data/registry GAN_LOG_FORMAT=json OMP_WAIT_POLICY=PASSIVE
+    GAN_REGISTRY_DIR=/data/registry GAN_LOG_FORMAT=json
 RUN useradd --create-home --uid 1000 gan && mkdir -p /data/registry && chown -R gan /data
 WORKDIR /srv
 # torch alone first, from the chosen index: its own layer, reused while the code changes

@@ -112,11 +112,14 @@ class ProcessEngine:
 
     async def _spawn(self) -> None:
         ours, theirs = socket.socketpair()
+        # idle OpenMP threads that sleep at once rather than spin leave the cores to a worker training beside
+        # the API (docs/benchmarks.md, serving beside training); an explicit setting is kept
+        environment = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "app.inference_process", str(theirs.fileno()), str(os.getpid()),
                  self.settings.model_dump_json()],
-                pass_fds=[theirs.fileno()])
+                pass_fds=[theirs.fileno()], env=environment)
         finally:
             theirs.close()
         self._spawned_at = self._loop.time()

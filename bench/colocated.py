@@ -8,9 +8,11 @@ trainer (a 28x28 conditional DCGAN at batch 64, like the shipped default), and m
   - p50/p99 of single-image requests on the idle server (one client, --rate requests/s);
   - seconds per training iteration alone;
   - both at once: p50/p99 while training, and seconds per iteration while serving.
-Configurations: `unconfigured` (torch's default threads, all cores, in both; OpenMP's default wait policy)
-and `configured` (what scripts/up.sh runs: the API's default of all cores but one, OMP_WAIT_POLICY=PASSIVE
-in both).
+Configurations: `unconfigured` (torch's default threads, all cores, in both; OpenMP's default wait policy),
+`configured` (what scripts/up.sh runs: the API's default of all cores but one and OMP_WAIT_POLICY=PASSIVE,
+the training at OpenMP's default wait policy), `training_passive` (the training at OMP_WAIT_POLICY=PASSIVE
+too, as scripts/up.sh ran it until run L) and `training_spins_briefly` (the training's threads spinning
+10,000 rounds of libgomp's before they sleep, GOMP_SPINCOUNT, instead of 300,000).
 """
 
 from __future__ import annotations
@@ -27,10 +29,15 @@ from pathlib import Path
 
 from bench.serve import REPO_ROOT, Server, image_path, write_random_model
 
+CONFIGURED_API = {"GAN_TORCH_THREADS": "0", "OMP_WAIT_POLICY": "PASSIVE"}
 CONFIGURATIONS = {
     "unconfigured": {"api": {"GAN_TORCH_THREADS": str(os.cpu_count())}, "train": {}},
-    "configured": {"api": {"GAN_TORCH_THREADS": "0", "OMP_WAIT_POLICY": "PASSIVE"},
-                   "train": {"OMP_WAIT_POLICY": "PASSIVE"}},
+    # what scripts/up.sh runs: the API configured, the worker at OpenMP's default wait policy
+    "configured": {"api": CONFIGURED_API, "train": {}},
+    # what scripts/up.sh ran until run L: the worker's idle threads sleeping at once too
+    "training_passive": {"api": CONFIGURED_API, "train": {"OMP_WAIT_POLICY": "PASSIVE"}},
+    # libgomp's spin before sleeping cut from 300,000 rounds to 10,000
+    "training_spins_briefly": {"api": CONFIGURED_API, "train": {"GOMP_SPINCOUNT": "10000"}},
 }
 
 

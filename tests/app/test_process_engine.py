@@ -210,6 +210,15 @@ def test_readyz_names_the_inference_process(servers):
     assert thread.get("/readyz").json()["inference"]["engine"] == "thread"
 
 
+def test_the_inference_process_waits_passively_unless_told_otherwise(servers):
+    """Its idle OpenMP threads sleep rather than spin against a worker training on the same cores."""
+    _, process, _, _ = servers
+    pid = process.get("/readyz").json()["inference"]["pid"]
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        environment = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+    assert environment[b"OMP_WAIT_POLICY"] == os.environ.get("OMP_WAIT_POLICY", "PASSIVE").encode()
+
+
 def test_a_new_version_is_served_from_the_process_once_it_lands(servers):
     """Hot swap: the pool moves `latest` only once the inference process has the new version too."""
     _, process, thread, registry = servers
