@@ -14,6 +14,7 @@ Where it gives the same bytes, the chosen computation then runs as a traced Torc
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import warnings
@@ -73,6 +74,34 @@ class RowwiseLinear(nn.Module):
         return linear_rows(x, self.weight, self.bias)
 
 
+# layers whose weights autocast casts to the reduced precision at every call; exact types only, so that a subclass
+# computing its weight (a scale, a parametrization) keeps doing so in fp32
+CAST_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+               nn.Linear, RowwiseLinear)
+
+
+def _with_cast_weights(module: nn.Module, device: torch.device, precision: str, forward, z: torch.Tensor,
+                       labels: torch.Tensor | None, alone: np.ndarray) -> tuple[nn.Module, Callable, bool]:
+    """A copy of `module` whose convolution and linear weights are held in the reduced precision, with its
+    forward, when it renders the probe's bytes exactly as `module` does; else `module` and `forward` as they
+    are. Under inference mode autocast keeps no cache, so it cast every weight at every call: 8-19% of a bf16
+    forward of the DCGANs here (docs/benchmarks.md). Cast once, the same kernels get the same values."""
+    layers = [m for m in module.modules() if type(m) in CAST_LAYERS]
+    if precision == "fp32" or not layers:
+        return module, forward, False
+    cast = copy.deepcopy(module)  # the loaded generator stays fp32: fp32 references and fallbacks need it
+    for layer in (m for m in cast.modules() if type(m) in CAST_LAYERS):
+        layer.to(DTYPES[precision])
+    cast_forward = _runner(cast, device, precision)
+    try:
+        same = np.array_equal(_one_by_one(cast_forward, z, labels), alone) and _batch_invariant(
+            cast_forward, z, labels, alone)
+    except RuntimeError as e:  # a layer autocast does not cast, now fed mixed dtypes
+        log.info("weights cast to %s not used: %s", precision, e)
+        same = False
+    return (cast, cast_forward, True) if same else (module, forward, False)
+
+
 def _rowwise(module: nn.Module) -> nn.Module:
     """Swap every nn.Linear for a RowwiseLinear sharing its parameters, in place."""
     for child in list(module.modules()):
@@ -92,6 +121,7 @@ class Prepared:
     rowwise_linear: bool
     max_pixel_diff: int  # largest per-pixel difference from fp32 on the probe, in levels of 255
     graph: bool = False  # runs as a traced TorchScript graph
+    cast_weights: bool = False  # convolution and linear weights held in `precision` (see _with_cast_weights)
 
     def choices(self) -> dict:
         """What the probes chose, as plain data (everything but `forward`)."""
@@ -192,10 +222,11 @@ def prepare(generator: nn.Module, device: torch.device, latent_dim: int, classes
             forward = _runner(module, device, candidate)
             alone = _one_by_one(forward, z, labels)
             if _batch_invariant(forward, z, labels, alone):
+                module, forward, cast = _with_cast_weights(module, device, candidate, forward, z, labels, alone)
                 graph = graph_forward(module, device, DTYPES[candidate], forward, z, labels) if use_graph else None
                 if graph is not None and _same_bytes(graph, z, labels, alone):
-                    return Prepared(graph, candidate, True, rowwise, diff, graph=True)
-                return Prepared(forward, candidate, True, rowwise, diff)
+                    return Prepared(graph, candidate, True, rowwise, diff, graph=True, cast_weights=cast)
+                return Prepared(forward, candidate, True, rowwise, diff, cast_weights=cast)
         log.warning("generator is not batch-invariant at %s: every image will run alone", candidate)
         return Prepared(_runner(generator, device, candidate), candidate, False, False, diff)
     raise AssertionError("fp32 is always a candidate")

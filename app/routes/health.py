@@ -16,7 +16,7 @@ def _serving(loaded) -> dict:
     if p is None:
         return {}
     return {"precision": p.precision, "batched": p.batchable, "max_pixel_diff_vs_fp32": p.max_pixel_diff,
-            "graph": p.graph}
+            "graph": p.graph, "weights_cast": p.cast_weights}
 
 
 @router.get("/healthz", summary="The process is up")
