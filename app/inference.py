@@ -8,7 +8,9 @@ Each version is prepared once when the pool loads it. Two probes run on fixed la
   one row than for many and can flip a pixel by one level, so the probe tries the model as it is, then with
   its linear layers computed row by row (always, in fp32), and else marks the model unbatchable: every
   image then runs alone.
-Where it gives the same bytes, the chosen computation then runs as a traced TorchScript graph (`app/graphs.py`).
+In a lower precision the convolution and linear weights are then cast once, where that gives the same bytes
+(autocast under inference mode casts them at every call). Where it gives the same bytes, the chosen
+computation then runs as a traced TorchScript graph (`app/graphs.py`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ answers per second (docs/benchmarks.md).
 
 Versions are named, not sent: the process loads them from the same registry and prepares them, and the API
 pool's load of a version waits until the process has it too and takes its probes' choices (`prepare_there`),
-so a hot swap never makes a request wait for a load. If the process dies, the batches it held fail with a 503 and a new one starts.
+so a hot swap never makes a request wait for a load. If the process dies, the batches it held fail with a
+503 and a new one starts.
 """
 
 from __future__ import annotations
