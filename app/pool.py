@@ -48,7 +48,7 @@ def fingerprint(directory: Path) -> tuple:
 class LoadedModel:
     name: str
     version: str
-    generator: nn.Module
+    generator: nn.Module | None  # None where another process runs the version (GeneratorPool.keep_generators)
     metadata: dict[str, Any]
     device: torch.device
     dtype: torch.dtype = torch.float32  # autocast dtype of forward passes
@@ -69,9 +69,13 @@ class LoadedModel:
 
 class GeneratorPool:
     def __init__(self, registry: Registry, device: torch.device, cache_size: int = 3,
-                 dtype: torch.dtype = torch.float32, prepare: Callable[[LoadedModel], Prepared] | None = None):
+                 dtype: torch.dtype = torch.float32, prepare: Callable[[LoadedModel], Prepared] | None = None,
+                 keep_generators: bool = True):
         self.registry, self.device, self.cache_size, self.dtype = registry, device, max(1, cache_size), dtype
         self.prepare = prepare  # runs once per load, on the loading thread
+        # False where another process runs the versions (the API's inference process): a version's weights are
+        # loaded to check them, then freed, and what stays is its metadata and how the other process runs it
+        self.keep_generators = keep_generators
         self._cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._latest: dict[str, str] = {}  # models in use -> newest version that loaded
         self._invalid: dict[tuple[str, str], tuple[str, tuple]] = {}  # (model, version) -> reason, fingerprint
@@ -230,6 +234,8 @@ class GeneratorPool:
         if self.prepare is not None:
             prepared = self.prepare(loaded)
             loaded = replace(loaded, prepared=prepared, dtype=DTYPES[prepared.precision])
+        if not self.keep_generators:
+            loaded = replace(loaded, generator=None)
         log.info("loaded %s version %s%s", model, version,
                  "" if loaded.prepared is None else f" ({loaded.prepared.precision}, "
                  f"{'batched' if loaded.prepared.batchable else 'one image at a time'})",

@@ -43,7 +43,7 @@ async def with_engine(settings, body):
     engine = ProcessEngine(settings, settings.batch_max_images, settings.batching)
     await engine.start()
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir), torch.device("cpu"),
-                         settings.cache_size, prepare=engine.prepare_there)
+                         settings.cache_size, prepare=engine.prepare_there, keep_generators=False)
 
     async def get(model: str, version: str) -> LoadedModel:
         return await asyncio.to_thread(pool.get, model, version)  # prepare_there waits for this loop
@@ -133,7 +133,8 @@ def test_a_version_the_process_cannot_load_is_a_503_not_a_500(tiny_registry):
 
 def test_the_api_takes_the_processs_choices_and_never_runs_the_generator_itself(tiny_registry):
     """The version is prepared once, in the inference process; the API's pool describes it by that process's
-    probes (what /readyz reports and batching follows), and its own forward refuses rather than run silently."""
+    probes (what /readyz reports and batching follows), keeps no weights, and its own forward refuses rather
+    than run silently."""
     settings = make_settings(tiny_registry, inference_process=True)
 
     async def body(engine, get):
@@ -143,6 +144,7 @@ def test_the_api_takes_the_processs_choices_and_never_runs_the_generator_itself(
     here = prepared_here(settings, "bars-cond", "2")
     assert api_side.prepared.choices() == here.prepared.choices()
     assert api_side.dtype == here.dtype
+    assert api_side.generator is None  # its weights were checked, then freed: only the process holds them
     with pytest.raises(RuntimeError, match="runs in the inference process"):
         forward_images(api_side, seed_latents([1], api_side.latent_dim), torch.tensor([0]))
 
