@@ -88,20 +88,16 @@ def _with_cast_weights(module: nn.Module, device: torch.device, precision: str, 
     forward, when it renders the probe's bytes exactly as `module` does; else `module` and `forward` as they
     are. Under inference mode autocast keeps no cache, so it cast every weight at every call: 8-19% of a bf16
     forward of the DCGANs here (docs/benchmarks.md). Cast once, the same kernels get the same values."""
-    layers = [m for m in module.modules() if type(m) in CAST_LAYERS]
-    if precision == "fp32" or not layers:
+    if precision == "fp32" or not any(type(m) in CAST_LAYERS for m in module.modules()):
         return module, forward, False
-    cast = copy.deepcopy(module)  # the loaded generator stays fp32: fp32 references and fallbacks need it
-    for layer in (m for m in cast.modules() if type(m) in CAST_LAYERS):
-        layer.to(DTYPES[precision])
+    cast = copy.deepcopy(module)  # the loaded generator stays as it is: the fp32 probes run on it
+    for layer in cast.modules():
+        if type(layer) in CAST_LAYERS:
+            layer.to(DTYPES[precision])
     cast_forward = _runner(cast, device, precision)
-    try:
-        same = np.array_equal(_one_by_one(cast_forward, z, labels), alone) and _batch_invariant(
-            cast_forward, z, labels, alone)
-    except RuntimeError as e:  # a layer autocast does not cast, now fed mixed dtypes
-        log.info("weights cast to %s not used: %s", precision, e)
-        same = False
-    return (cast, cast_forward, True) if same else (module, forward, False)
+    if _same_bytes(cast_forward, z, labels, alone, f"generator with weights cast to {precision}"):
+        return cast, cast_forward, True
+    return module, forward, False
 
 
 def _rowwise(module: nn.Module) -> nn.Module:
@@ -175,13 +171,15 @@ def _batch_invariant(forward, z: torch.Tensor, labels: torch.Tensor | None, alon
     return np.array_equal(np.concatenate(chunks), alone)
 
 
-def _same_bytes(graph, z: torch.Tensor, labels: torch.Tensor | None, alone: np.ndarray) -> bool:
-    """The graph renders the probe as eager did, alone, as one batch and in chunks; a trace that kept a
-    shape of its example (a batch size taken as a constant) fails here rather than in a request."""
+def _same_bytes(candidate, z: torch.Tensor, labels: torch.Tensor | None, alone: np.ndarray, what: str) -> bool:
+    """`candidate` renders the probe as the module it replaces did, alone, as one batch and in chunks; a trace
+    that kept a shape of its example (a batch size taken as a constant), or a cast layer autocast does not
+    cast (mixed dtypes), fails here rather than in a request."""
     try:
-        return np.array_equal(_one_by_one(graph, z, labels), alone) and _batch_invariant(graph, z, labels, alone)
+        return np.array_equal(_one_by_one(candidate, z, labels), alone) and _batch_invariant(
+            candidate, z, labels, alone)
     except RuntimeError as e:
-        log.info("traced generator does not match eager (%s): served eagerly", e)
+        log.info("%s does not render the probe's bytes (%s): not used", what, e)
         return False
 
 
@@ -226,7 +224,7 @@ def prepare(generator: nn.Module, device: torch.device, latent_dim: int, classes
             if _batch_invariant(forward, z, labels, alone):
                 module, forward, cast = _with_cast_weights(module, device, candidate, forward, z, labels, alone)
                 graph = graph_forward(module, device, DTYPES[candidate], forward, z, labels) if use_graph else None
-                if graph is not None and _same_bytes(graph, z, labels, alone):
+                if graph is not None and _same_bytes(graph, z, labels, alone, "traced generator"):
                     return Prepared(graph, candidate, True, rowwise, diff, graph=True, cast_weights=cast)
                 return Prepared(forward, candidate, True, rowwise, diff, cast_weights=cast)
         log.warning("generator is not batch-invariant at %s: every image will run alone", candidate)

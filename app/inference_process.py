@@ -51,7 +51,7 @@ def pool_for(settings: Settings) -> GeneratorPool:
     prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
                        settings.inference_graph)
     return GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir), device,
-                         settings.cache_size, dtype, prepare=prepare)
+                         settings.cache_size, dtype, prepare=prepare, keep_generators=False)
 
 
 def summary(model: LoadedModel) -> dict:

@@ -67,8 +67,7 @@ async def lifespan(app: FastAPI):
                            settings.inference_graph)
     app.state.batcher = engine
     pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
-                         device, settings.cache_size, dtype, prepare=prepare,
-                         keep_generators=not settings.inference_process)
+                         device, settings.cache_size, dtype, prepare=prepare, keep_generators=False)
     pool.start(settings.watch_interval_s)
     app.state.pool = pool
     app.state.seed_cache = SeedImageCache(int(settings.seed_cache_mb * 2**20))

@@ -48,7 +48,7 @@ def fingerprint(directory: Path) -> tuple:
 class LoadedModel:
     name: str
     version: str
-    generator: nn.Module | None  # None where another process runs the version (GeneratorPool.keep_generators)
+    generator: nn.Module | None  # None once prepared, where the pool keeps no generators (keep_generators)
     metadata: dict[str, Any]
     device: torch.device
     dtype: torch.dtype = torch.float32  # autocast dtype of forward passes
@@ -73,8 +73,10 @@ class GeneratorPool:
                  keep_generators: bool = True):
         self.registry, self.device, self.cache_size, self.dtype = registry, device, max(1, cache_size), dtype
         self.prepare = prepare  # runs once per load, on the loading thread
-        # False where another process runs the versions (the API's inference process): a version's weights are
-        # loaded to check them, then freed, and what stays is its metadata and how the other process runs it
+        # False: a version keeps only what `prepare` made of it (its forward holds what it runs: a bf16 copy, a
+        # graph, or nothing where another process runs it), and the loaded fp32 generator is freed once prepared
+        if not keep_generators and prepare is None:
+            raise ValueError("keep_generators=False needs a prepare hook: the generator is what serves otherwise")
         self.keep_generators = keep_generators
         self._cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._latest: dict[str, str] = {}  # models in use -> newest version that loaded

@@ -8,7 +8,8 @@ trainer (a 28x28 conditional DCGAN at batch 64, like the shipped default), and m
   - p50/p99 of single-image requests on the idle server (one client, --rate requests/s);
   - seconds per training iteration alone;
   - both at once: p50/p99 while training, and seconds per iteration while serving.
-Configurations: `unconfigured` (torch's default threads, all cores, in both; OpenMP's default wait policy),
+Configurations: `unconfigured` (torch's default threads, all cores, in both; OpenMP's default wait policy,
+except in the API's inference process, which waits passively unless the environment says otherwise),
 `configured` (what scripts/up.sh runs: the API's default of all cores but one and OMP_WAIT_POLICY=PASSIVE,
 the training at OpenMP's default wait policy), `training_passive` (the training at OMP_WAIT_POLICY=PASSIVE
 too, as scripts/up.sh ran it until run L) and `training_spins_briefly` (the training's threads spinning
