@@ -1,8 +1,8 @@
 """The inference process: runs the API's forward passes and encodes their PNGs, in a Python of its own.
 
-Started by `app/process_engine.py` as `python -m app.inference_process FD PARENT_PID SETTINGS_JSON`, with one
-end of a socket pair as FD. It reads batches (a version, its latents or seeds and labels, which jobs want PNGs)
-and answers each with its images, until the API closes the socket; for images larger than 32x32 RGB it first
+Started by `app/process_engine.py` as `python -m app.inference_process FD PARENT_PID`, with one end of a
+socket pair as FD, whose first frame carries the API's settings (secrets left out). It reads batches (a
+version, its latents or seeds and labels, which jobs want PNGs) and answers each with its images, until the API closes the socket; for images larger than 32x32 RGB it first
 says that the forward has ended, so that the next batch comes while these are encoded. Versions load through
 a pool of their own, prepared by the probes the thread engine uses (same precision, same batch-invariant
 computation, same bytes), and kept in an LRU of the same size; `load` requests let the API wait for a version
@@ -163,12 +163,15 @@ def serve(sock: socket.socket, settings: Settings) -> None:
 
 
 def main() -> None:
-    fd, parent_pid, settings_json = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    fd, parent_pid = int(sys.argv[1]), int(sys.argv[2])
     die_with_parent(parent_pid)  # the socket's end also ends it, but not while a forward runs
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal: the API stops this process itself
-    settings = Settings.model_validate_json(settings_json)
-    configure_logging(settings.log_format, settings.log_level)
     sock = socket.socket(fileno=fd)
+    first = frames.read_frame(sock)  # the API's settings, sent over the socket rather than on a command line
+    if first is None:
+        os._exit(0)
+    settings = Settings.model_validate(frames.decode(first)[0]["settings"])
+    configure_logging(settings.log_format, settings.log_level)
     try:
         serve(sock, settings)
     except (BrokenPipeError, ConnectionResetError):

@@ -35,7 +35,7 @@ from app.errors import Unavailable
 from app.inference import Prepared
 from app.metrics import record_inference
 from app.pool import LoadedModel
-from app.settings import Settings
+from app.settings import SECRET_SETTINGS, Settings, without_secrets
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +115,15 @@ class ProcessEngine:
         ours, theirs = socket.socketpair()
         # idle OpenMP threads that sleep at once rather than spin leave the cores to a worker training beside
         # the API (docs/benchmarks.md, serving beside training); an explicit setting is kept
-        environment = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
+        environment = {"OMP_WAIT_POLICY": "PASSIVE", **without_secrets(os.environ)}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "app.inference_process", str(theirs.fileno()), str(os.getpid()),
-                 self.settings.model_dump_json()],
+                [sys.executable, "-m", "app.inference_process", str(theirs.fileno()), str(os.getpid())],
                 pass_fds=[theirs.fileno()], env=environment)
         finally:
             theirs.close()
+        # the configuration travels over the socket: a command line is readable by every local user
+        ours.sendall(frames.encode({"settings": self.settings.model_dump(mode="json", exclude=SECRET_SETTINGS)}))
         self._spawned_at = self._loop.time()
         self._transport, _ = await self._loop.create_unix_connection(lambda: _Replies(self), sock=ours)
         log.info("inference process %d started", self._process.pid)

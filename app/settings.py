@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Mapping
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # models.devices.PRECISIONS; kept here so settings import no torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_REGISTRY = REPO_ROOT / "models" / "shipped"
+# settings no child process needs and no log or command line may show
+SECRET_SETTINGS = {"api_keys"}
+
+
+def without_secrets(environment: Mapping[str, str]) -> dict[str, str]:
+    """A child's environment: the parent's, less the variables that hold secrets."""
+    secret = {f"GAN_{name.upper()}" for name in SECRET_SETTINGS}
+    return {k: v for k, v in environment.items() if k.upper() not in secret}
 
 
 class Settings(BaseSettings):
@@ -70,7 +78,8 @@ class Settings(BaseSettings):
     job_timeout_s: int = 7 * 24 * 3600  # RQ's default of 180 s would kill training
     job_retries: int = 2  # a job whose worker dies is retried and resumes from its last checkpoint
     # security and abuse limits: see app/security.py and app/body_limit.py
-    api_keys: str = ""  # comma-separated bearer tokens; when set, mutating endpoints require one
+    # comma-separated bearer tokens; when set, mutating endpoints require one. A SecretStr: never in a repr
+    api_keys: SecretStr = SecretStr("")
     protect_generation: bool = False  # also require a key for generation and exploration endpoints
     rate_limit_per_minute: float = 0.0  # per client address on expensive endpoints; 0 disables
     rate_limit_burst: int = 10  # requests a client may make at once before the rate applies
@@ -105,7 +114,7 @@ class Settings(BaseSettings):
 
     @property
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
 
     @property
     def queue_names(self) -> list[str]:
