@@ -51,8 +51,8 @@ class Architecture:
     check_size: Callable[[int, int], object] = dcgan.stem_size  # raises ValueError for sizes it cannot build
     # progressive models: (config, step, total steps, phase steps or None) -> (level, alpha) for set_growth
     growth: Callable[[dict, int, int, int | None], tuple[int, float]] | None = None
-    # and the real images D sees at (level, alpha)
-    fade_reals: Callable[[torch.Tensor, int, float], torch.Tensor] | None = None
+    # and the real images D sees at (level, alpha): (config, images, level, alpha) -> images
+    fade_reals: Callable[[dict, torch.Tensor, int, float], torch.Tensor] | None = None
     options: frozenset[str] = frozenset()  # the architecture-specific TrainSpec fields it reads
     summary: str = ""
     # `precision: auto` trains in bf16 autocast on CPUs with native bf16: only where the quality evaluator
@@ -66,7 +66,7 @@ def _dcgan_config(spec, num_classes: int) -> dict:
     return asdict(dcgan.DCGANConfig(
         height=spec.height, width=spec.width, channels=spec.channels, latent_dim=spec.latent_dim,
         base_width=spec.base_width, num_classes=num_classes, upsample=spec.upsample,
-        kernel_size=spec.kernel_size, d_norm=spec.d_norm_name,
+        kernel_size=spec.kernel_size, d_norm=spec.d_norm_name, padding=dcgan.canvas_padding(spec.height, spec.width),
     ))
 
 
@@ -103,7 +103,7 @@ def _any_size(height: int, width: int) -> None:
 def _progan_config(spec, num_classes: int) -> dict:
     return asdict(progan.ProGANConfig(height=spec.height, width=spec.width, channels=spec.channels,
                                       latent_dim=spec.latent_dim, base_width=spec.base_width,
-                                      num_classes=num_classes))
+                                      num_classes=num_classes, padding=progan.canvas_padding(spec.height, spec.width)))
 
 
 def _progan_generator(config: dict) -> nn.Module:

@@ -28,6 +28,8 @@ class DCGANConfig:
     upsample: str = "transposed"  # or "nearest": upsample + 3x3 convolution (the Keras examples' variant)
     d_norm: str = "batch"  # "batch" as in the paper; "layer" or "none" for WGAN-GP critics; "spectral" (SN-GAN)
     kernel_size: int = 4  # 4 (pytorch/examples) or 5 (the paper)
+    # background pixels around the image on the networks' canvas (see canvas_padding); 0 in older checkpoints
+    padding: int = 0
 
 
 def stem_size(height: int, width: int) -> tuple[int, int, int]:
@@ -44,6 +46,24 @@ def stem_size(height: int, width: int) -> tuple[int, int, int]:
             "use sides such as 28, 32, 64, 128 or 128x160"
         )
     return h, w, n
+
+
+def canvas_padding(height: int, width: int) -> int:
+    """Pixels of background to add on each side so that the networks grow from a 4-pixel stem.
+
+    A 28x28 image doubles from a 7x7 stem in two steps, a shallow pair of networks; on a 32x32 canvas (2
+    pixels each side, as pytorch/examples pads MNIST) they grow from 4x4 in three steps, and learned the same
+    data 2-3 times faster per step than on 28x28 or on images resized to 32x32 (docs/quality.md). The
+    generator crops the canvas back to the image; the discriminator pads its input with the background.
+    """
+    for padding in range(0, min(height, width) // 4 + 1):
+        try:
+            h0, w0, _ = stem_size(height + 2 * padding, width + 2 * padding)
+        except ValueError:
+            continue
+        if min(h0, w0) == 4:
+            return padding
+    return 0
 
 
 def class_vectors(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
@@ -70,7 +90,7 @@ class Generator(nn.Module):
         if cfg.upsample not in ("transposed", "nearest"):
             raise ValueError("upsample must be 'transposed' or 'nearest'")
         self.cfg = cfg
-        h0, w0, n = stem_size(cfg.height, cfg.width)
+        h0, w0, n = stem_size(cfg.height + 2 * cfg.padding, cfg.width + 2 * cfg.padding)
         self.h0, self.w0 = h0, w0
         c0 = cfg.base_width * 2 ** (n - 1)
         self.c0 = c0
@@ -84,7 +104,7 @@ class Generator(nn.Module):
             c //= 2
             # state size. c x (h0 * 2^(i+1)) x (w0 * 2^(i+1))
         layers += _up_block(c, cfg.channels, cfg) + [nn.Tanh()]
-        # state size. channels x height x width, in [-1, 1]
+        # state size. channels x (height + 2 padding) x (width + 2 padding), in [-1, 1]
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -94,7 +114,9 @@ class Generator(nn.Module):
             z = torch.cat([z, class_vectors(labels, self.cfg.num_classes, z.dtype)], dim=1)
         x = self.project(z).view(-1, self.c0, self.h0, self.w0)
         x = F.relu(self.project_norm(x))
-        return self.body(x)
+        p = self.cfg.padding
+        canvas = self.body(x)
+        return canvas[:, :, p:-p, p:-p] if p else canvas  # (N, channels, height, width)
 
 
 def _norm(kind: str, channels: int, h: int, w: int) -> nn.Module:
@@ -113,14 +135,14 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: DCGANConfig):
         super().__init__()
         self.cfg = cfg
-        h0, w0, n = stem_size(cfg.height, cfg.width)
+        h0, w0, n = stem_size(cfg.height + 2 * cfg.padding, cfg.width + 2 * cfg.padding)
         k = cfg.kernel_size
         pad = (k - 1) // 2
         layers: list[nn.Module] = [
             nn.Conv2d(cfg.channels + cfg.num_classes, cfg.base_width, k, 2, pad, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
         ]
-        c, h, w = cfg.base_width, cfg.height // 2, cfg.width // 2
+        c, h, w = cfg.base_width, (cfg.height + 2 * cfg.padding) // 2, (cfg.width + 2 * cfg.padding) // 2
         for _ in range(n - 1):
             h, w = h // 2, w // 2
             layers += [nn.Conv2d(c, c * 2, k, 2, pad, bias=False), _norm(cfg.d_norm, c * 2, h, w),
@@ -135,6 +157,8 @@ class Discriminator(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.cfg.padding:  # the background the generator's crop removed: -1 in both real and fake images
+            images = F.pad(images, (self.cfg.padding,) * 4, value=-1.0)
         if self.cfg.num_classes:
             if labels is None:
                 raise ValueError("a conditional discriminator needs labels")

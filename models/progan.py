@@ -5,7 +5,8 @@ say how far they have grown. While a new level fades in (alpha from 0 to 1), the
 upsampled image of the previous level with the new level's image, and the discriminator blends the
 downsampled input through the previous level's fromRGB with the new block's output. The generator always
 answers images at the final size (a model still growing is upsampled with nearest neighbours), so a
-checkpoint serves like any other; the discriminator downsamples whatever it is given to its level's size.
+checkpoint serves like any other; the discriminator downsamples whatever it is given to its level's size. Images whose side is a little below a power of two
+(Fashion-MNIST's 28) grow on a canvas of that power (32): the generator crops it, the discriminator pads.
 
 Equalized learning rate: weights are drawn from N(0, 1) and scaled at run time by He's constant.
 Pixelwise feature normalization follows every convolution of the generator; the discriminator's last
@@ -33,6 +34,9 @@ class ProGANConfig:
     base_width: int = 64  # feature maps of the 4x4 to 16x16 levels; halved per level above (the paper: 512)
     num_classes: int = 0  # progressive models here are unconditional
     mbstd_group: int = 4
+    # background pixels around the image on the networks' canvas, whose side is a power of two (28 -> 32);
+    # 0 in older checkpoints
+    padding: int = 0
 
     def __post_init__(self) -> None:
         check_size(self.height, self.width)
@@ -40,17 +44,29 @@ class ProGANConfig:
             raise ValueError("progan is unconditional here; use cdcgan or cgan for class-conditional models")
 
     @property
+    def canvas(self) -> int:
+        return self.height + 2 * self.padding
+
+    @property
     def levels(self) -> int:
-        return int(math.log2(self.height // BASE)) + 1
+        return int(math.log2(self.canvas // BASE)) + 1
 
     def maps(self, level: int) -> int:
         return max(8, min(self.base_width, (self.base_width * 4) >> level))
 
 
+def canvas_padding(height: int, width: int) -> int:
+    """Background pixels on each side that bring the image to the next power-of-two side (28 -> 32): the
+    networks grow on that canvas; the generator crops it and the discriminator pads its input back."""
+    check_size(height, width)
+    return ((1 << (height - 1).bit_length()) - height) // 2
+
+
 def check_size(height: int, width: int) -> None:
-    if height != width or height < 8 or height & (height - 1):
-        raise ValueError(f"progan grows square images whose side is a power of two of at least 8 "
-                         f"(e.g. 32 or 64), not {height}x{width}")
+    canvas = 1 << (height - 1).bit_length()
+    if height != width or height < 8 or height % 2 or canvas - height > height // 4:
+        raise ValueError(f"progan grows square images whose side is a power of two of at least 8, or an even "
+                         f"side a little below one (28 on a 32 canvas), not {height}x{width}")
 
 
 def growth(step: int, levels: int, phase_steps: int) -> tuple[int, float]:
@@ -65,16 +81,28 @@ def growth(step: int, levels: int, phase_steps: int) -> tuple[int, float]:
     return level, 1.0
 
 
-def fade_reals(images: torch.Tensor, level: int, alpha: float) -> torch.Tensor:
-    """Real images as D sees them at (level, alpha): downscaled to the level's side and, while it fades in,
-    blended with the previous level's side as the generator's output is (the paper, section 3), then
-    brought back to the input's size with nearest neighbours, which D's pooling undoes exactly."""
-    side = BASE << level
-    height, width = images.shape[-2:]
-    x = F.avg_pool2d(images, height // side) if height != side else images  # (N, C, side, side)
+def pad(images: torch.Tensor, padding: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, H + 2p, W + 2p), the border at the background's -1."""
+    return F.pad(images, (padding,) * 4, value=-1.0) if padding else images
+
+
+def crop(images: torch.Tensor, padding: int) -> torch.Tensor:
+    return images[:, :, padding:-padding, padding:-padding] if padding else images
+
+
+def fade_reals(config: dict, images: torch.Tensor, level: int, alpha: float) -> torch.Tensor:
+    """Real images as D sees them at (level, alpha): on the canvas, downscaled to the level's side and, while
+    it fades in, blended with the previous level's side as the generator's output is (the paper, section 3),
+    then brought back to the canvas with nearest neighbours, which D's pooling undoes, and cropped as the
+    generator's output is."""
+    padding = config.get("padding", 0)
+    x = pad(images, padding)
+    side, canvas = BASE << level, x.shape[-1]
+    x = F.avg_pool2d(x, canvas // side) if canvas != side else x  # (N, C, side, side)
     if level > 0 and alpha < 1.0:
         x = torch.lerp(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest"), x, alpha)
-    return F.interpolate(x, size=(height, width), mode="nearest") if height != side else x
+    x = F.interpolate(x, size=(canvas, canvas), mode="nearest") if canvas != side else x
+    return crop(x, padding)
 
 
 # equalized learning rate layers
@@ -176,10 +204,10 @@ class Generator(_Growing):
             rgb = torch.lerp(old, new, alpha)
         else:
             rgb = self.to_rgb[level](self.features(z, level))
-        # (N, C, 4*2^level, ...) -> (N, C, height, width): nearest upsampling is undone exactly by D's pooling
-        if rgb.shape[-1] != self.cfg.width:
-            rgb = F.interpolate(rgb, size=(self.cfg.height, self.cfg.width), mode="nearest")
-        return rgb
+        # (N, C, 4*2^level, ...) -> (N, C, canvas, canvas): nearest upsampling is undone exactly by D's pooling
+        if rgb.shape[-1] != self.cfg.canvas:
+            rgb = F.interpolate(rgb, size=(self.cfg.canvas, self.cfg.canvas), mode="nearest")
+        return crop(rgb, self.cfg.padding)  # (N, C, height, width)
 
 
 class Discriminator(_Growing):
@@ -206,6 +234,7 @@ class Discriminator(_Growing):
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         level, alpha = self.growth_state()
         side = BASE << level
+        images = pad(images, self.cfg.padding)  # (N, C, canvas, canvas)
         if images.shape[-1] != side:
             images = F.avg_pool2d(images, images.shape[-1] // side)  # (N, C, side, side)
         x = self.from_rgb[level](images)

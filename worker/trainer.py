@@ -246,7 +246,7 @@ class Trainer:
         """One discriminator (critic) update; on the last of them G's graph is kept for G's update."""
         real, labels = self._batch()
         if self.architecture.fade_reals is not None:
-            real = self.architecture.fade_reals(real, *self.growth_state)
+            real = self.architecture.fade_reals(self.config, real, *self.growth_state)
         z = self._latents(real.shape[0])
         self.opt_d.zero_grad(set_to_none=True)
         with autocast:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models.dcgan import DCGANConfig, Discriminator, Generator, init_weights, stem_size
+from models.dcgan import DCGANConfig, Discriminator, Generator, canvas_padding, init_weights, stem_size
 
 
 @pytest.mark.parametrize("height,width,channels", [(28, 28, 1), (32, 32, 1), (64, 64, 3), (128, 160, 3)])
@@ -48,6 +48,28 @@ def test_stem_sizes():
     assert stem_size(128, 160) == (4, 5, 5)
     with pytest.raises(ValueError, match="cannot be built"):
         stem_size(27, 27)
+
+
+def test_sizes_that_would_grow_from_a_larger_stem_get_a_canvas_that_grows_from_4x4():
+    assert canvas_padding(28, 28) == 2  # 32x32: 4 -> 8 -> 16 -> 32
+    assert canvas_padding(24, 24) == 4
+    assert canvas_padding(28, 36) == 2  # 32x40 from 4x5
+    assert canvas_padding(32, 32) == canvas_padding(64, 64) == canvas_padding(128, 160) == 0
+
+
+def test_a_padded_generator_crops_its_canvas_and_the_discriminator_pads_with_the_background():
+    cfg = DCGANConfig(height=28, width=28, channels=1, base_width=8, num_classes=10, padding=2)
+    g, d = Generator(cfg), Discriminator(cfg)
+    assert (g.h0, g.w0) == (4, 4)
+    labels = torch.tensor([0, 1])
+    images = g(torch.randn(2, 100), labels)
+    assert images.shape == (2, 1, 28, 28)
+    d.eval()
+    on_canvas = Discriminator(DCGANConfig(height=32, width=32, channels=1, base_width=8, num_classes=10))
+    on_canvas.load_state_dict(d.state_dict())
+    on_canvas.eval()
+    canvas = torch.nn.functional.pad(images, (2, 2, 2, 2), value=-1.0)
+    assert torch.allclose(d(images, labels), on_canvas(canvas, labels), atol=1e-6)
 
 
 def test_spectral_norm_bounds_every_discriminator_weight_and_survives_a_safetensors_round_trip(tmp_path):

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.progan import (Discriminator, EqualizedConv2d, Generator, PixelNorm, ProGANConfig, fade_reals, growth,
-                           minibatch_stddev)
+from models.progan import (Discriminator, EqualizedConv2d, Generator, PixelNorm, ProGANConfig, canvas_padding,
+                           fade_reals, growth, minibatch_stddev)
 
 torch.set_num_threads(1)
 CFG = ProGANConfig(height=32, width=32, channels=3, latent_dim=16, base_width=16)
@@ -87,17 +87,39 @@ def test_pixel_norm_gives_every_pixel_unit_mean_square_features():
 
 
 def test_sizes_it_cannot_grow_are_refused():
-    with pytest.raises(ValueError, match="power of two"):
-        ProGANConfig(height=28, width=28)
+    for side in (20, 27, 40):  # too far below a power of two, or odd
+        with pytest.raises(ValueError, match="power of two"):
+            ProGANConfig(height=side, width=side)
     with pytest.raises(ValueError, match="square"):
         ProGANConfig(height=32, width=64)
+
+
+def test_a_28_pixel_model_grows_on_a_32_canvas_and_answers_28_pixel_images():
+    config = ProGANConfig(height=28, width=28, padding=canvas_padding(28, 28), base_width=8)
+    assert config.padding == 2 and config.levels == 4
+    G, D = Generator(config), Discriminator(config)
+    for level, alpha in ((0, 1.0), (2, 0.5), (3, 1.0)):
+        G.set_growth(level, alpha)
+        D.set_growth(level, alpha)
+        images = G(torch.randn(4, config.latent_dim))
+        assert images.shape == (4, 1, 28, 28)
+        assert D(images).shape == (4,)
 
 
 def test_real_images_fade_between_two_resolutions_as_the_generators_output_does():
     x = torch.randn(2, 1, 32, 32)
     low = F.interpolate(F.avg_pool2d(x, 4), size=(32, 32), mode="nearest")  # what level 1 (8x8) sees
-    assert torch.allclose(fade_reals(x, 2, 0.0), low, atol=1e-6)
+    config = {"padding": 0}
+    assert torch.allclose(fade_reals(config, x, 2, 0.0), low, atol=1e-6)
     high = F.interpolate(F.avg_pool2d(x, 2), size=(32, 32), mode="nearest")
-    assert torch.allclose(fade_reals(x, 2, 1.0), high, atol=1e-6)
-    assert torch.allclose(fade_reals(x, 2, 0.25), 0.75 * low + 0.25 * high, atol=1e-6)
-    assert fade_reals(x, 3, 1.0) is x  # at the final level reals pass untouched
+    assert torch.allclose(fade_reals(config, x, 2, 1.0), high, atol=1e-6)
+    assert torch.allclose(fade_reals(config, x, 2, 0.25), 0.75 * low + 0.25 * high, atol=1e-6)
+    assert fade_reals(config, x, 3, 1.0) is x  # at the final level reals pass untouched
+
+
+def test_on_a_padded_canvas_real_images_fade_as_the_generators_cropped_output_does():
+    x = torch.randn(2, 1, 28, 28)
+    canvas = F.pad(x, (2, 2, 2, 2), value=-1.0)
+    low = F.interpolate(F.avg_pool2d(canvas, 4), size=(32, 32), mode="nearest")[:, :, 2:30, 2:30]
+    assert torch.allclose(fade_reals({"padding": 2}, x, 2, 0.0), low, atol=1e-6)
+    assert torch.equal(fade_reals({"padding": 2}, x, 3, 1.0), x)
