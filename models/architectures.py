@@ -35,6 +35,8 @@ class TrainingDefaults:
     gradient_penalty: float = 0.0  # WGAN-GP lambda; 0 = off
     drift: float = 0.0  # ProGAN epsilon-drift on the critic's real outputs; 0 = off
     d_norm: str = "batch"  # convolutional discriminators: batch, layer or none
+    # both learning rates fall linearly to zero from this fraction of the job's steps; 1.0 keeps them constant
+    lr_decay_from: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,9 @@ class TrainSpec(BaseModel):
     betas: Betas | None = Field(None, description="Adam betas of both networks; default: the architecture's")
     optimizer_g: OptimizerSpec | None = Field(None, description="the generator's optimizer, overriding lr/betas")
     optimizer_d: OptimizerSpec | None = Field(None, description="the discriminator's optimizer, overriding lr/betas")
+    lr_decay_from: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="both learning rates fall linearly to zero from this fraction of `steps` to the last "
+                          "step; 1 keeps them constant; default: the architecture's")
     d_steps: Annotated[int, Field(ge=1, le=100)] | None = Field(
         None, description="discriminator (critic) steps per generator step; default 5 for WGANs, else 1")
     weight_clip: Annotated[float, Field(ge=0, le=10)] | None = Field(
@@ -194,6 +197,10 @@ class TrainSpec(BaseModel):
         return self.d_steps if self.d_steps is not None else self.arch.defaults.d_steps
 
     @property
+    def lr_decay_from_value(self) -> float:
+        return self.lr_decay_from if self.lr_decay_from is not None else self.arch.defaults.lr_decay_from
+
+    @property
     def weight_clip_value(self) -> float:
         return self.weight_clip if self.weight_clip is not None else self.arch.defaults.weight_clip
 
@@ -227,7 +234,8 @@ class TrainSpec(BaseModel):
         return {"objective": self.objective_name, "d_steps": self.d_steps_value,
                 "optimizer_g": self.optimizer_choice("g").__dict__, "optimizer_d": self.optimizer_choice("d").__dict__,
                 "weight_clip": self.weight_clip_value, "gradient_penalty": self.gradient_penalty_value,
-                "drift": self.drift_value, "d_norm": self.d_norm_name, "augment_flip": self.flip_value}
+                "drift": self.drift_value, "d_norm": self.d_norm_name, "augment_flip": self.flip_value,
+                "lr_decay_from": self.lr_decay_from_value}
 
     @property
     def flip_value(self) -> bool:

@@ -48,7 +48,7 @@ def test_user_choices_override_the_architecture_per_network():
     ({"architecture": "wgan-gp", "d_norm": "batch"}, "without batch norm"),
     ({"architecture": "dcgan", "condition": "multiply"}, "'condition' does not apply to architecture 'dcgan'"),
     ({"architecture": "gan", "upsample": "nearest"}, "'upsample' does not apply"),
-    ({"architecture": "progan", "image_size": 28}, "power of two"),
+    ({"architecture": "progan", "image_size": 40}, "power of two"),
     ({"architecture": "dcgan", "image_size": 27}, "cannot be built"),
     ({"architecture": "stylegan"}, "valid: cdcgan, cgan, dcgan, gan, progan, wgan, wgan-gp"),
 ])

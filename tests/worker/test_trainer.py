@@ -5,7 +5,7 @@ import torch
 
 from models.spec import TrainSpec
 from worker.datasets import synthetic
-from worker.trainer import Callbacks, Trainer
+from worker.trainer import Callbacks, Trainer, ema_decay_at
 
 
 def _spec(**fields) -> TrainSpec:
@@ -79,3 +79,26 @@ def test_fewer_images_than_one_batch_fails_with_a_clear_message():
     with pytest.raises(ValueError, match="fewer than one batch"):
         Trainer(_spec(batch_size=128), synthetic(32, 32, 1, count=64), Callbacks(publish=lambda c: "x"),
                 torch.device("cpu"))
+
+
+def test_learning_rates_stay_constant_then_fall_linearly_to_zero_over_the_last_part_of_the_run():
+    seen = []
+    trainer = _trainer(_spec(steps=10, lr=1e-3, lr_decay_from=0.6))
+    step = trainer._train_step
+
+    def recording_step():
+        out = step()
+        seen.append((trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]))
+        return out
+
+    trainer._train_step = recording_step
+    trainer.run()
+    assert [g for g, _ in seen] == [d for _, d in seen]
+    assert seen[:6] == [(1e-3, 1e-3)] * 6
+    assert [round(g, 6) for g, _ in seen[6:]] == [1e-3, 0.00075, 0.0005, 0.00025]
+
+
+def test_the_served_average_follows_a_short_run_and_averages_a_long_one():
+    assert ema_decay_at(0, 0.999) == pytest.approx(0.1)
+    assert ema_decay_at(200, 0.999) < 0.96  # a 200-step job serves its last few dozen steps, not its start
+    assert ema_decay_at(100_000, 0.999) == 0.999
