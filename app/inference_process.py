@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from app import frames
-from app.inference import forward_images, preparer, serving_device, serving_threads
-from app.pool import GeneratorPool, LoadedModel, ModelUnavailable, registry_from
+from app.inference import forward_images, preparer, serving_device
+from app.pool import GeneratorPool, LoadedModel, ModelUnavailable
 from app.settings import Settings
 from models import images as imaging
 from models.latents import seed_latents, truncate
@@ -50,7 +50,7 @@ def pool_for(settings: Settings) -> GeneratorPool:
     device, dtype = serving_device(settings)
     prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
                        settings.inference_graph)
-    return GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir), device,
+    return GeneratorPool(settings.registry(), device,
                          settings.cache_size, dtype, prepare=prepare, keep_generators=False)
 
 
@@ -156,7 +156,7 @@ class Server:
 
 
 def serve(sock: socket.socket, settings: Settings) -> None:
-    torch.set_num_threads(serving_threads(settings.torch_threads))
+    torch.set_num_threads(settings.torch_thread_count(reserved_cores=1))
     if settings.switch_interval_ms > 0:  # the encoder thread hands Python's lock back to the forwards promptly
         sys.setswitchinterval(settings.switch_interval_ms / 1000)
     Server(sock, pool_for(settings)).run()

@@ -15,12 +15,12 @@ from fastapi.staticfiles import StaticFiles
 from app import errors, security
 from app.batcher import MicroBatcher
 from app.body_limit import BodyLimitMiddleware
-from app.inference import preparer, serving_device, serving_threads
+from app.inference import preparer, serving_device
 from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
 from app.process_engine import ProcessEngine
-from app.pool import GeneratorPool, registry_from
+from app.pool import GeneratorPool
 from app.routes import (events, generate, health, metrics, models, playground, quality, seed_lane, train, walks,
                         watch)
 from app.seed_cache import SeedImageCache
@@ -53,7 +53,7 @@ def tune_garbage_collector(threshold: int) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
-    torch.set_num_threads(serving_threads(settings.torch_threads))
+    torch.set_num_threads(settings.torch_thread_count(reserved_cores=1))
     device, dtype = serving_device(settings)
 
     if settings.inference_process:
@@ -66,7 +66,7 @@ async def lifespan(app: FastAPI):
         prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
                            settings.inference_graph)
     app.state.batcher = engine
-    pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
+    pool = GeneratorPool(settings.registry(),
                          device, settings.cache_size, dtype, prepare=prepare, keep_generators=False)
     pool.start(settings.watch_interval_s)
     app.state.pool = pool
@@ -76,7 +76,7 @@ async def lifespan(app: FastAPI):
         app.state.listener = VersionListener(settings.redis_url,
                                              lambda landed: pool.notice(landed.model, landed.version), pool.poll)
         app.state.listener.start()
-    app.state.queue = JobQueue(settings.redis_url, settings.queue, settings.job_timeout_s, settings.job_retries,
+    app.state.queue = JobQueue(settings.redis_url, settings.queue_names[0], settings.job_timeout_s, settings.job_retries,
                                settings.queue_names)
     log.info("serving registry %s on %s (%s first)", settings.registry_dir, pool.device, dtype)
     tune_garbage_collector(settings.gc_threshold)

@@ -344,7 +344,3 @@ class GeneratorPool:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-
-def registry_from(root: Path, shipped: Path) -> Registry:
-    return Registry(root, read_only_roots=(shipped,) if shipped.is_dir() else ())

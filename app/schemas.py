@@ -140,7 +140,7 @@ class TrainRequest(TrainSpec):
     """A job spec plus where to run it; the queue stays with the API, the spec goes to the worker."""
 
     queue: str | None = Field(None, max_length=64, description="queue to run on (e.g. 'gpu' or 'cpu'), one of "
-                                                                "the configured GAN_ALLOWED_QUEUES; default GAN_QUEUE")
+                                                                "the API's GAN_QUEUES; default the first of them")
 
     def spec(self) -> TrainSpec:
         return TrainSpec.model_validate(self.model_dump(exclude={"queue"}))

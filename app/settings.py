@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
-from typing import Literal, Mapping
+from typing import Mapping
 
 from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.settings import CommonSettings
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # models.devices.PRECISIONS; kept here so settings import no torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_REGISTRY = REPO_ROOT / "models" / "shipped"
 # settings no child process needs and no log or command line may show
 SECRET_SETTINGS = {"api_keys"}
 
@@ -23,18 +21,9 @@ def without_secrets(environment: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environment.items() if k.upper() not in secret}
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GAN_", extra="ignore")
-
-    registry_dir: Path = REPO_ROOT / "registry"
-    shipped_registry_dir: Path = SHIPPED_REGISTRY  # read-only default models, served when the registry lacks them
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    queue: str = "training"
-    allowed_queues: str = ""  # comma-separated queues a /train body may name, besides `queue`
-    device: str = "auto"  # auto, cpu, cuda, cuda:N
+class Settings(CommonSettings):
     inference_precision: str = "auto"  # auto (bf16/fp16 where the probe finds it faithful), fp32, bf16, fp16
     version_notifications: bool = True  # subscribe to workers' pub/sub notices for prompt hot swaps
-    torch_threads: int = 0  # 0: all cores but one (at least one), leaving a core to the event loop and encoders
     # forward passes and single-image PNGs in an inference process of their own (app/process_engine.py), so
     # the event loop never waits for Python's lock; false: on an inference thread of the API process
     inference_process: bool = True
@@ -62,9 +51,6 @@ class Settings(BaseSettings):
     cache_size: int = 3  # generators kept loaded (LRU over model-version pairs)
     watch_interval_s: float = 1.0  # registry poll period for hot swaps
     cors_origins: str = "*"  # comma-separated; empty disables CORS
-    data_roots: str = ""  # comma-separated roots that idx/folder datasets may read below
-    log_format: Literal["text", "json"] = "text"  # json: one object per line, for production log shippers
-    log_level: str = "INFO"
     events_poll_s: float = 0.5  # how often GET /train/{id}/events reads the job's progress
 
     max_images: int = 64  # per /generate request, and frames per /interpolate
@@ -115,16 +101,6 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
-
-    @property
-    def queue_names(self) -> list[str]:
-        """Queues a job may ask for; the default queue first."""
-        extra = [q.strip() for q in self.allowed_queues.split(",") if q.strip()]
-        return list(dict.fromkeys([self.queue, *extra]))
-
-    @property
-    def data_root_paths(self) -> list[Path]:
-        return [Path(p.strip()) for p in self.data_roots.split(",") if p.strip()]
 
 
 @lru_cache

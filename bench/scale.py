@@ -115,7 +115,7 @@ def swap_latency(notifications: bool, versions: int, work: Path, redis_url: str,
     registry, queue, model = work / f"registry-{tag}", f"bench-{tag}", f"swap-{tag}"
     env = _env(registry, redis_url)
     redis = Redis.from_url(redis_url)
-    api_env = {**env, "GAN_QUEUE": queue, "GAN_WATCH_INTERVAL_S": str(watch_interval_s),
+    api_env = {**env, "GAN_QUEUES": queue, "GAN_WATCH_INTERVAL_S": str(watch_interval_s),
                "GAN_VERSION_NOTIFICATIONS": "1" if notifications else "0"}
     apis = [ApiProcess(api_env, work / f"api-{tag}-{i}.log") for i in range(replicas)]
     procs = []

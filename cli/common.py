@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -57,14 +56,12 @@ def local_pool(registry: Path):
     import torch
 
     from app.inference import preparer
-    from app.pool import GeneratorPool, registry_from
+    from app.pool import GeneratorPool
 
     settings = Settings(registry_dir=registry)
-    threads = int(os.environ.get("GAN_TORCH_THREADS", "0") or 0)
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(settings.torch_thread_count())
     # prepared as the API prepares them (precision, batch-invariant layers), so both write the same bytes
     prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
                        settings.inference_graph)
-    return GeneratorPool(registry_from(registry, settings.shipped_registry_dir), torch.device("cpu"), cache_size=1,
+    return GeneratorPool(settings.registry(), torch.device("cpu"), cache_size=1,
                          prepare=prepare)

@@ -32,8 +32,8 @@ def make_settings(registry: Path, redis_url: str = "redis://127.0.0.1:1/0", **ov
     """Settings of an app under test. Its forwards run on the API's inference thread unless a test asks for the
     inference process (tests/app/test_process_engine.py and the tests that start the real server): a process
     per app would add a second of torch's import to each of the suite's hundreds of apps."""
-    return Settings(registry_dir=registry, shipped_registry_dir=registry / ".none", redis_url=redis_url,
-                    watch_interval_s=0.2, **{"inference_process": False, **overrides})
+    return Settings(registry_dir=registry, redis_url=redis_url, watch_interval_s=0.2,
+                    **{"shipped_registry_dir": registry / ".none", "inference_process": False, **overrides})
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from app.errors import InvalidRequest
 from app.schemas import JobAccepted, JobOut, JobsOut, TrainRequest
 from app.security import Expensive, WriteAccess
 from models.names import InvalidName
+from models.checkpoint import has_training_state
 from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec, resolve_dataset_path
 
@@ -36,24 +37,25 @@ def check_limits(spec: TrainSpec, settings) -> None:
 
 
 def check_resume(spec: TrainSpec, registry: Registry) -> None:
-    """A job that resumes from a version nobody can find would only fail in the worker: refuse it now."""
+    """A job that resumes from a version nobody can find, or one without the training state, would only fail
+    in the worker: refuse it now."""
     if spec.resume is None:
         return
-    model, version = spec.resume.model, spec.resume.version
+    model = spec.resume.model
     try:
-        if version == "latest":
-            version = registry.latest(model) or ""
-        elif version == "best":
-            version = registry.best(model) or ""
-        registry.path(model, version)
+        version = registry.resolve(model, spec.resume.version)
+        resumable = has_training_state(registry.path(model, version))
     except (VersionNotFound, InvalidName):
         raise InvalidRequest("resume", f"model {model!r} has no version {spec.resume.version!r} to resume from; "
                              f"versions: {', '.join(registry.versions(model)) or 'none'}") from None
+    if not resumable:
+        raise InvalidRequest("resume", f"version {version} of {model!r} keeps no training state (the "
+                             "discriminator and optimizers) to resume from; resume from a version a job published")
 
 
 def check_queue(name: str | None, settings) -> str:
     if name is None:
-        return settings.queue
+        return settings.queue_names[0]
     if name not in settings.queue_names:
         raise InvalidRequest("queue", f"unknown queue {name!r}; valid: {', '.join(settings.queue_names)}")
     return name

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from app.inference import _one_by_one, _probe_inputs, _runner, _with_cast_weights, forward_images, prepare, preparer
-from app.pool import GeneratorPool, registry_from
+from app.pool import GeneratorPool
+from models.registry import open_registry
 from models.dcgan import DCGANConfig, Generator, init_weights
 from models.latents import seed_latents
 
@@ -83,7 +84,7 @@ def test_a_pool_keeping_no_generators_frees_the_fp32_weights_and_renders_the_sam
     """Once prepared, a version needs only its prepared forward (which holds the cast copy): the loaded fp32
     generator is freed, and the images stay those of a pool that keeps it."""
     prepare = preparer(lambda name: "bf16", tolerance=255, channels_last=True)
-    registry = registry_from(tiny_registry, tiny_registry / "none")
+    registry = open_registry(tiny_registry)
     kept = GeneratorPool(registry, CPU, prepare=prepare).get("bars-cond", "2")
     lean = GeneratorPool(registry, CPU, prepare=prepare, keep_generators=False).get("bars-cond", "2")
     assert kept.generator is not None and lean.generator is None

@@ -25,7 +25,7 @@ def own_redis(tmp_path):
 
 
 def test_redis_stopped_and_restarted_while_the_api_runs(tiny_registry, own_redis):
-    app = create_app(make_settings(tiny_registry, own_redis.url, queue="faults"))
+    app = create_app(make_settings(tiny_registry, own_redis.url, queues="faults"))
     with LiveServer(app) as server, server.client() as client:
         assert client.post("/train", json=JOB).status_code == 202
         own_redis.stop()

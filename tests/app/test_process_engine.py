@@ -15,7 +15,7 @@ import torch
 from app.errors import Unavailable
 from app.inference import forward_images, preparer
 from app.main import create_app
-from app.pool import GeneratorPool, LoadedModel, registry_from
+from app.pool import GeneratorPool, LoadedModel
 from app.process_engine import InferenceProcessDied, ProcessEngine
 from models import images as imaging
 from models.latents import seed_latents, truncate
@@ -26,7 +26,7 @@ from tests.support import LiveServer, train_tiny, wait_until
 def prepared_here(settings, model: str, version: str) -> LoadedModel:
     """The version loaded and prepared in this process, as the thread engine runs it: the reference bytes."""
     prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last)
-    pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir), torch.device("cpu"),
+    pool = GeneratorPool(settings.registry(), torch.device("cpu"),
                          settings.cache_size, prepare=prepare)
     return pool.get(model, version)
 
@@ -42,7 +42,7 @@ async def with_engine(settings, body):
     """`body(engine, get)` with a started engine and a pool that loads into it, as the API's does, on this loop."""
     engine = ProcessEngine(settings, settings.batch_max_images, settings.batching)
     await engine.start()
-    pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir), torch.device("cpu"),
+    pool = GeneratorPool(settings.registry(), torch.device("cpu"),
                          settings.cache_size, prepare=engine.prepare_there, keep_generators=False)
 
     async def get(model: str, version: str) -> LoadedModel:

@@ -33,7 +33,7 @@ def stack(tmp_path_factory, tiny_registry, redis_server):
            "GAN_PROGRESS_EVERY_S": "0.2", "GAN_TORCH_THREADS": "1"}
     worker = worker_process(env, root / "worker.log")
     try:
-        with LiveServer(create_app(make_settings(registry, redis_server.url, queue=queue))) as server:
+        with LiveServer(create_app(make_settings(registry, redis_server.url, queues=queue))) as server:
             yield server.url
     finally:
         worker.terminate()

@@ -23,7 +23,7 @@ def service(tmp_path_factory, tiny_registry, redis_server):
     registry = root / "registry"
     shutil.copytree(tiny_registry, registry)
     port, queue = free_port(), f"training-{root.name}"
-    env = {"GAN_REDIS_URL": redis_server.url, "GAN_QUEUE": queue, "GAN_QUEUES": queue,
+    env = {"GAN_REDIS_URL": redis_server.url, "GAN_QUEUES": queue,
            "GAN_PROGRESS_EVERY_S": "0.2", "GAN_WATCH_INTERVAL_S": "0.2"}
     server = gan_process("serve", "--port", str(port), registry=registry, log_path=root / "serve.log", **env)
     worker = gan_process("worker", registry=registry, log_path=root / "worker.log", **env)

@@ -17,7 +17,7 @@ def stack(tmp_path, redis_server):
            "GAN_PROGRESS_EVERY_S": "0.2", "GAN_TORCH_THREADS": "1"}
     worker = worker_process(env, tmp_path / "worker.log")
     try:
-        with LiveServer(create_app(make_settings(registry, redis_server.url, queue=queue))) as server:
+        with LiveServer(create_app(make_settings(registry, redis_server.url, queues=queue))) as server:
             with server.client() as client:
                 yield client, tmp_path / "worker.log"
     finally:
