@@ -39,12 +39,11 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 class JobQueue:
-    def __init__(self, redis_url: str, queue: str, job_timeout_s: int, retries: int,
-                 queue_names: list[str] | None = None):
+    def __init__(self, redis_url: str, queue_names: list[str], job_timeout_s: int, retries: int):
         # short timeouts: a dead Redis must answer 503 quickly, never hang a request
         self.redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=3)
-        self.queue_name, self.job_timeout_s, self.retries = queue, job_timeout_s, retries
-        self.queue_names = queue_names or [queue]  # every queue jobs may be on, for listing
+        self.queue_names, self.job_timeout_s, self.retries = queue_names, job_timeout_s, retries
+        self.queue_name = queue_names[0]  # where jobs go unless they name another
 
     def ping(self) -> bool:
         try:

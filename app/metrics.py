@@ -1,7 +1,7 @@
-"""Prometheus metrics: per-endpoint requests and latency, inference, the generator pool and the job queue.
+"""Prometheus metrics: per-endpoint requests and latency, inference, the loaded versions and the job queue.
 
 Each app owns a CollectorRegistry (tests build many apps in one process). Inference counters are
-process-wide because `render` runs below the routes; each app's registry re-exports them. Pool and
+process-wide because the engine counts them below the routes; each app's registry re-exports them. Version and
 queue figures are read at scrape time, so they are never stale and cost nothing between scrapes.
 """
 
@@ -42,22 +42,22 @@ class _Reexport:
         yield from self.registry.collect()
 
 
-class _PoolAndQueue:
-    """Read at scrape time from the app's pool and job queue."""
+class _CatalogAndQueue:
+    """Read at scrape time from the app's catalog of versions and its job queue."""
 
     def __init__(self, app_state):
         self.state = app_state
 
     def collect(self):
-        pool = getattr(self.state, "pool", None)
-        if pool is not None:
+        serving = getattr(self.state, "serving", None)
+        if serving is not None:
             loaded = GaugeMetricFamily("gan_model_versions_loaded", "Generator versions held in memory",
                                        labels=["model", "version"])
-            for model, version in pool.loaded():
-                loaded.add_metric([model, version], 1)
+            for version in serving.catalog.loaded():
+                loaded.add_metric([version.name, version.version], 1)
             yield loaded
             swaps = CounterMetricFamily("gan_model_swaps", "Hot swaps of a model's latest version")
-            swaps.add_metric([], pool.swaps)
+            swaps.add_metric([], serving.catalog.swaps)
             yield swaps
         queue = getattr(self.state, "queue", None)
         if queue is not None:
@@ -87,7 +87,7 @@ class Metrics:
                                  ["endpoint", "method"], registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.registry.register(_Reexport(_INFERENCE))
-        self.registry.register(_PoolAndQueue(app_state))
+        self.registry.register(_CatalogAndQueue(app_state))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

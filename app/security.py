@@ -118,11 +118,21 @@ async def rate_limit(request: Request) -> None:
                             headers={"Retry-After": str(math.ceil(wait))})
 
 
+def generation_guards(settings: Settings) -> list:
+    """What generation and exploration need in front of them: nothing unless keys for them or rate limits are
+    configured, as each dependency costs the event loop on every request."""
+    guards = []
+    if settings.protect_generation:
+        guards.append(Depends(require_read_key))
+    if settings.rate_limit_per_minute > 0:
+        guards.append(Depends(rate_limit))
+    return guards
+
+
 def install(app, settings: Settings) -> None:
     app.state.keys = KeyRing(settings.api_key_list)
     app.state.rate_limits = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
 
 
 WriteAccess = Annotated[None, Depends(require_write_key)]
-ReadAccess = Annotated[None, Depends(require_read_key)]
 Expensive = Annotated[None, Depends(rate_limit)]

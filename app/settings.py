@@ -1,4 +1,4 @@
-"""Service configuration from `GAN_` environment variables, read once through get_settings()."""
+"""API configuration: the common settings plus the API's own, read once through get_settings()."""
 
 from __future__ import annotations
 
@@ -22,45 +22,21 @@ def without_secrets(environment: Mapping[str, str]) -> dict[str, str]:
 
 
 class Settings(CommonSettings):
-    inference_precision: str = "auto"  # auto (bf16/fp16 where the probe finds it faithful), fp32, bf16, fp16
-    version_notifications: bool = True  # subscribe to workers' pub/sub notices for prompt hot swaps
-    # forward passes and single-image PNGs in an inference process of their own (app/process_engine.py), so
-    # the event loop never waits for Python's lock; false: on an inference thread of the API process
-    inference_process: bool = True
-    batching: bool = True  # micro-batch concurrent generation requests for the same version
-    # images per shared forward pass: past 16 a forward gained little on CPU (1-8%), and with as many clients
-    # as the limit one batch took them all, so the inference thread idled while they were encoded and answered;
-    # at 16 two batches alternate (64x64x3, 32 clients: 1.13x the images/s side by side, docs/benchmarks.md)
+    # a precision for every model, then model=precision exceptions: "auto" or e.g. "auto,fashion-cdcgan=fp32";
+    # auto is bf16 (fp16 on older GPUs) where the load-time probe finds it faithful, else fp32
+    inference_precision: str = "auto"
+    # images per shared forward pass: past 16 a CPU forward gains little per image, and 32 clients then fill
+    # two batches that alternate (docs/benchmarks.md); raise it on a GPU
     batch_max_images: int = 16
-    # young objects allocated before CPython's first garbage collection; 0 keeps CPython's 700 (docs/benchmarks.md)
-    gc_threshold: int = 50_000
+    cache_size: int = 3  # versions kept loaded (LRU over model-version pairs)
+    # how often the registry is polled for new versions; the workers' notices swap at once, this is the fallback
+    watch_interval_s: float = 1.0
+    cors_origins: str = "*"  # comma-separated; empty disables CORS
     # FastAPI's built-in OpenTelemetry (spans, metrics, logs to the configured providers; OTLP from the
     # environment with FASTAPI_OTEL_AUTO_CONFIGURE=true). Off by default: /metrics is Prometheus, and checking
     # for providers on every request cost 3-5% of the event loop's time
     otel: bool = False
-    # how long a thread may hold Python's lock while another waits for it; CPython's 5 ms made the inference
-    # thread wait that long for the busy event loop at each point it needs the lock back, and with batches
-    # gathered on the loop 0.1 ms served the shipped model 1.05-1.08x 0.5 ms's images/s (docs/benchmarks.md)
-    switch_interval_ms: float = 0.1
-    model_precision: str = ""  # per-model overrides, comma-separated model=precision
-    precision_tolerance: int = 4  # largest per-pixel drift from fp32 (levels of 255) a lower precision may have
-    channels_last: bool = True
-    # run each generator as a traced TorchScript graph where it gives eager's bytes (app/graphs.py)
-    inference_graph: bool = True
-    seed_cache_mb: float = 32.0  # encoded seed-URL PNGs kept in memory
-    cache_size: int = 3  # generators kept loaded (LRU over model-version pairs)
-    watch_interval_s: float = 1.0  # registry poll period for hot swaps
-    cors_origins: str = "*"  # comma-separated; empty disables CORS
     events_poll_s: float = 0.5  # how often GET /train/{id}/events reads the job's progress
-
-    max_images: int = 64  # per /generate request, and frames per /interpolate
-    max_interpolation_steps: int = 64
-    max_arithmetic_terms: int = 8
-    max_group_size: int = 16  # seeds or latents per arithmetic term
-    max_variations: int = 32
-    max_train_steps: int = 200_000
-    max_batch_size: int = 512
-    max_image_side: int = 256
     job_timeout_s: int = 7 * 24 * 3600  # RQ's default of 180 s would kill training
     job_retries: int = 2  # a job whose worker dies is retried and resumes from its last checkpoint
     # security and abuse limits: see app/security.py and app/body_limit.py
@@ -77,26 +53,23 @@ class Settings(CommonSettings):
 
     @field_validator("inference_precision")
     @classmethod
-    def _known_precision(cls, value: str) -> str:
-        if value not in PRECISIONS:
-            raise ValueError(f"unknown precision {value!r}; valid: {', '.join(PRECISIONS)}")
-        return value
-
-    @field_validator("model_precision")
-    @classmethod
-    def _known_model_precisions(cls, value: str) -> str:
+    def _known_precisions(cls, value: str) -> str:
         for item in filter(None, (i.strip() for i in value.split(","))):
-            name, _, precision = item.partition("=")
-            if not name.strip() or precision.strip() not in PRECISIONS:
-                raise ValueError(f"{item!r}: write model=precision with precision one of {', '.join(PRECISIONS)}")
+            name, _, precision = item.rpartition("=")
+            if precision.strip() not in PRECISIONS or ("=" in item and not name.strip()):
+                raise ValueError(f"{item!r}: give a precision ({', '.join(PRECISIONS)}) for every model, then "
+                                 "model=precision for exceptions, e.g. auto,fashion-cdcgan=fp32")
         return value
 
     def precision_for(self, model: str) -> str:
-        for item in self.model_precision.split(","):
-            name, _, value = item.partition("=")
-            if name.strip() == model and value.strip():
-                return value.strip()
-        return self.inference_precision
+        default = "auto"
+        for item in filter(None, (i.strip() for i in self.inference_precision.split(","))):
+            name, _, precision = item.rpartition("=")
+            if not name:
+                default = precision.strip()
+            elif name.strip() == model:
+                return precision.strip()
+        return default
 
     @property
     def api_key_list(self) -> list[str]:

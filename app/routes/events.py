@@ -13,8 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import QueueDep, SettingsDep
 from app.errors import Unavailable
 from app.jobs import JobQueue
-from app.routes.train import JobId  # ids RQ would refuse are 422 here, never a 500
-from app.schemas import JobOut
+from app.schemas import JobId, JobOut  # ids RQ would refuse are 422 here, never a 500
 
 router = APIRouter(prefix="/train", tags=["training"])
 

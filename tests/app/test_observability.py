@@ -148,11 +148,10 @@ def test_the_worker_logs_json_lines_too(redis_server, tmp_path):
 
 
 def test_metrics_still_answer_without_redis_and_say_so(tiny_registry):
-    from app.main import create_app
-    from tests.conftest import make_settings
+    from tests.conftest import make_app
     from tests.support import LiveServer
 
-    app = create_app(make_settings(tiny_registry, f"redis://127.0.0.1:{free_port()}/0"))
+    app = make_app(tiny_registry, f"redis://127.0.0.1:{free_port()}/0")
     with LiveServer(app) as server, server.client() as client:
         samples = scrape(client)
     assert value(samples, "gan_redis_up") == 0

@@ -4,8 +4,7 @@ import os
 
 import pytest
 
-from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_app
 from tests.support import LiveServer
 
 JOB = {"model": "my-gan", "dataset": {"kind": "synthetic"}, "steps": 10}
@@ -14,8 +13,8 @@ GOOD, OTHER = "key-alpha-0123456789", "key-beta-9876543210"
 
 @pytest.fixture
 def keyed(tiny_registry, redis_server):
-    app = create_app(make_settings(tiny_registry, redis_server.url, api_keys=f"{GOOD},{OTHER}",
-                                   queue="security-tests"))
+    app = make_app(tiny_registry, redis_server.url, api_keys=f"{GOOD},{OTHER}",
+                                   queue="security-tests")
     with LiveServer(app) as server, server.client() as client:
         yield client
 
@@ -54,7 +53,7 @@ def test_reading_jobs_and_generating_stay_open_unless_configured(keyed):
 
 
 def test_generation_can_be_keyed_too(tiny_registry):
-    app = create_app(make_settings(tiny_registry, api_keys=GOOD, protect_generation=True))
+    app = make_app(tiny_registry, api_keys=GOOD, protect_generation=True)
     with LiveServer(app) as server, server.client() as client:
         body = {"model": "bars", "seeds": [1]}
         assert client.post("/generate", json=body).status_code == 401
@@ -70,7 +69,7 @@ def test_without_configured_keys_nothing_asks_for_one(live):
 
 
 def test_expensive_endpoints_are_rate_limited_per_client_with_retry_after(tiny_registry):
-    app = create_app(make_settings(tiny_registry, rate_limit_per_minute=6, rate_limit_burst=2))
+    app = make_app(tiny_registry, rate_limit_per_minute=6, rate_limit_burst=2)
     with LiveServer(app) as server, server.client() as client:
         body = {"model": "bars", "seeds": [1]}
         assert [client.post("/generate", json=body).status_code for _ in range(2)] == [200, 200]
@@ -81,7 +80,7 @@ def test_expensive_endpoints_are_rate_limited_per_client_with_retry_after(tiny_r
 
 
 def test_a_body_over_the_configured_size_is_413(tiny_registry):
-    app = create_app(make_settings(tiny_registry, max_body_bytes=2000))
+    app = make_app(tiny_registry, max_body_bytes=2000)
     with LiveServer(app) as server, server.client() as client:
         big = {"model": "bars", "latents": [[0.5] * 100] * 10}
         r = client.post("/generate", json=big)
@@ -104,8 +103,8 @@ def rooted(tiny_registry, redis_server, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     (root / "escape").symlink_to(outside)
-    app = create_app(make_settings(tiny_registry, redis_server.url, data_roots=str(root),
-                                   queue="security-roots"))
+    app = make_app(tiny_registry, redis_server.url, data_roots=str(root),
+                                   queue="security-roots")
     with LiveServer(app) as server, server.client() as client:
         yield client, root
 
@@ -157,7 +156,7 @@ def test_a_pickled_generator_in_the_registry_is_never_loaded(tmp_path):
     metadata["files"][checkpoint.WEIGHTS] = checkpoint.sha256_file(version / checkpoint.WEIGHTS)
     (version / checkpoint.METADATA).write_text(json.dumps(metadata))
 
-    with LiveServer(create_app(make_settings(tmp_path))) as server, server.client() as client:
+    with LiveServer(make_app(tmp_path)) as server, server.client() as client:
         r = client.post("/generate", json={"model": "pickled", "seeds": [1]})
         assert r.status_code == 404 and "no valid version" in r.json()["detail"]
         assert client.get("/models/pickled").json()["version_details"]["000001"]["valid"] is False

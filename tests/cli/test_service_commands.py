@@ -89,4 +89,4 @@ def test_commands_say_when_the_service_is_unreachable(tmp_path):
 def test_the_service_refuses_a_bad_job_and_the_command_shows_why(service):
     url, registry, _ = service
     result = CliRunner().invoke(gan_group, ["train", "--api", url, "--model", "big", "--batch-size", "100000"])
-    assert result.exit_code == 1 and "batch_size" in result.output and "at most" in result.output
+    assert result.exit_code == 1 and "batch_size" in result.output and "less than or equal to 512" in result.output

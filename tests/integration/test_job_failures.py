@@ -23,7 +23,7 @@ def stack(tmp_path, redis_server):
     worker = worker_process(env, tmp_path / "worker.log")
     settings = make_settings(registry, redis_server.url, queues=queue, data_roots=str(data), job_retries=2)
     try:
-        with LiveServer(create_app(settings)) as server, server.client() as client:
+        with LiveServer(create_app(settings, inference_in_process=True)) as server, server.client() as client:
             yield client, data
     finally:
         worker.terminate()

@@ -19,7 +19,7 @@ def test_a_job_resumes_from_a_version_in_the_shipped_registry(tmp_path, redis_se
                              "GAN_REDIS_URL": redis_server.url, "GAN_QUEUES": queue, "GAN_TORCH_THREADS": "1"}, log)
     settings = make_settings(registry, redis_server.url, queues=queue, shipped_registry_dir=shipped)
     try:
-        with LiveServer(create_app(settings)) as server, server.client() as client:
+        with LiveServer(create_app(settings, inference_in_process=True)) as server, server.client() as client:
             job = client.post("/train", json={
                 "model": "tuned", "dataset": {"kind": "synthetic", "limit": 64}, "architecture": "dcgan",
                 "image_size": 32, "batch_size": 8, "base_width": 8, "steps": 6, "checkpoint_every": 6,
@@ -35,7 +35,7 @@ def test_a_job_resumes_from_a_version_in_the_shipped_registry(tmp_path, redis_se
 
 def test_resuming_from_a_version_without_training_state_is_refused_at_once(tmp_path):
     settings = Settings(registry_dir=tmp_path / "empty", redis_url="redis://127.0.0.1:1/0")  # the real shipped one
-    with LiveServer(create_app(settings)) as server, server.client() as client:
+    with LiveServer(create_app(settings, inference_in_process=True)) as server, server.client() as client:
         r = client.post("/train", json={"model": "mine", "dataset": {"kind": "synthetic"}, "architecture": "cdcgan",
                                         "image_size": 28, "resume": {"model": "fashion-cdcgan", "version": "1"}})
     assert r.status_code == 422
