@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, inference_in_process: bool = Fa
                   description="Trains GANs through Redis and RQ and serves their generators over HTTP. "
                               "See docs/api.md.")
     # added first, so it runs inside CORS and a browser can read its 413
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Mapping
 
+from limits import parse_many
 from pydantic import SecretStr, field_validator
 
 from config.settings import CommonSettings
@@ -36,16 +37,26 @@ class Settings(CommonSettings):
     # environment with FASTAPI_OTEL_AUTO_CONFIGURE=true). Off by default: /metrics is Prometheus, and checking
     # for providers on every request cost 3-5% of the event loop's time
     otel: bool = False
-    events_poll_s: float = 0.5  # how often GET /train/{id}/events reads the job's progress
     job_timeout_s: int = 7 * 24 * 3600  # RQ's default of 180 s would kill training
     job_retries: int = 2  # a job whose worker dies is retried and resumes from its last checkpoint
-    # security and abuse limits: see app/security.py and app/body_limit.py
+    # security and abuse limits: see app/security.py
     # comma-separated bearer tokens; when set, mutating endpoints require one. A SecretStr: never in a repr
     api_keys: SecretStr = SecretStr("")
     protect_generation: bool = False  # also require a key for generation and exploration endpoints
-    rate_limit_per_minute: float = 0.0  # per client address on expensive endpoints; 0 disables
-    rate_limit_burst: int = 10  # requests a client may make at once before the rate applies
-    max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
+    # per client address on the endpoints that generate or enqueue work, in the `limits` notation, e.g.
+    # "60/minute" or "10/second;100/minute"; counted in Redis across replicas; empty: none
+    rate_limit: str = ""
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _known_rate_limit(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(f"{value!r}: write limits as N/second, N/minute, N/hour or N/day, separated by "
+                                 "';', e.g. 60/minute or 10/second;100/minute") from None
+        return value
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -37,5 +37,6 @@ def readyz(queue: QueueDep, settings: SettingsDep, request: Request) -> JSONResp
         "device": settings.device,
         "version_notifications": {"subscribed": listener.subscribed.is_set(), "received": listener.received},
         "inference": state.engine.describe(),
+        "rate_limits": request.app.state.rate_limit.describe(),
     }
     return JSONResponse(body, status_code=200 if registry_ok else 503)

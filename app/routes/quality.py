@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.charts import metrics_chart
 from app.deps import CatalogDep, QueueDep
 from app.errors import NotFound
+from app.plots import plot_quality
 from app.schemas import EvaluateRequest, JobAccepted
 from app.security import Expensive, WriteAccess
 from models.names import InvalidName
@@ -36,9 +36,9 @@ def metrics_png(name: str, catalog: CatalogDep) -> Response:
     series, newest = _comparable_series(catalog.details(name))
     best = catalog.registry.best(name)
     best_step = next((p["step"] for p in series if p["version"] == best), None)
-    png = metrics_chart(name, [(p["step"], p["fd"]) for p in series],
-                        [(p["step"], p["kid"]) for p in series if p.get("kid") is not None],
-                        newest and newest.get("n"), newest and newest.get("extractor"), best_step)
+    png = plot_quality(name, [(p["step"], p["fd"]) for p in series],
+                       [(p["step"], p["kid"]) for p in series if p.get("kid") is not None],
+                       newest and newest.get("n"), newest and newest.get("extractor"), best_step)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
 
 
