@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.deps import serving
 from app.errors import NotFound
 from app.responses import model_headers
-from app.schemas import GenerateRequest, ImagesOut, Seed
+from app.schemas import GenerateRequest, ImagesOut, SeedRequest
 from app.serving.encoding import base64_pngs
 from app.serving.inputs import checked_latents, label_indices, random_seeds, seed_label
 from app.serving.job import Job
@@ -47,17 +46,16 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     return JSONResponse(answer, headers=model_headers(version))
 
 
-# Parameters are plain strings where absence reads as "": FastAPI spent twice as long on each optional one
-@router.get(SEED_PATH, responses=IMAGE_RESPONSES, summary="One deterministic image per seed, cacheable, for <img src=...>")
-async def seed_image(
-    name: str,
-    seed: Annotated[Seed, Path()],
-    request: Request,
-    label: Annotated[str, Query(max_length=200, description="class name or index; conditional models only")] = "",
-    truncation: Annotated[float, Query(gt=0, le=2)] = 1.0,
-    version: Annotated[str, Query(max_length=32)] = "latest",
-    if_none_match: Annotated[str, Header()] = "",
-) -> Response:
+SEED_PARAMETERS = [*SeedRequest.parameters(),
+                   {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}]
+
+
+@router.get(SEED_PATH, responses=IMAGE_RESPONSES, openapi_extra={"parameters": SEED_PARAMETERS},
+            summary="One deterministic image per seed, cacheable, for <img src=...>")
+async def seed_image(request: Request) -> Response:
+    asked = SeedRequest.from_request(request.path_params, request.query_params)
+    name, seed, label, truncation, version = asked.name, asked.seed, asked.label, asked.truncation, asked.version
+    if_none_match = request.headers.get("if-none-match", "")
     state = serving(request)
     if version == "best":
         # `best` moves; a redirect to the pinned version keeps every cached image true to its URL
