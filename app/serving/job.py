@@ -35,26 +35,22 @@ class Job:
             return None
         return ("vectors", self.labels.shape[1]) if isinstance(self.labels, np.ndarray) else ("indices",)
 
-    def inputs(self, latent_dim: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(rows, latent_dim) latents, truncation applied, and the labels as tensors."""
-        if self.seeds is not None:
-            z = seed_latents(self.seeds, latent_dim)
-        else:
-            z = torch.from_numpy(self.latents)
-        z = truncate(z, self.truncation)
-        if self.labels is None:
-            return z, None
-        if isinstance(self.labels, np.ndarray):
-            return z, torch.from_numpy(self.labels)
-        return z, torch.tensor(self.labels, dtype=torch.int64)
-
-    # the socket: a JSON header per job, and its arrays as raw float32 bytes in the frame's payload, in job order
+    # the socket: a JSON header per job, and its arrays as raw float32 bytes in the frame's payload, in job order;
+    # what a job leaves at its default stays out of its header, as most jobs are one seed URL
 
     def header(self) -> dict:
-        vectors = isinstance(self.labels, np.ndarray)
-        return {"seeds": self.seeds, "latents": None if self.latents is None else list(self.latents.shape),
-                "labels": list(self.labels.shape) if vectors else self.labels, "vectors": vectors,
-                "truncation": self.truncation, "output": self.output, "columns": self.columns}
+        header: dict = {"seeds": self.seeds} if self.seeds is not None else {"latents": list(self.latents.shape)}
+        if isinstance(self.labels, np.ndarray):
+            header["vectors"] = list(self.labels.shape)
+        elif self.labels is not None:
+            header["labels"] = self.labels
+        if self.truncation != 1.0:
+            header["truncation"] = self.truncation
+        if self.output != "png":
+            header["output"] = self.output
+        if self.columns is not None:
+            header["columns"] = self.columns
+        return header
 
     def arrays(self) -> list[bytes]:
         arrays = [a for a in (self.latents, self.labels) if isinstance(a, np.ndarray)]
@@ -63,14 +59,35 @@ class Job:
     @classmethod
     def from_wire(cls, header: dict, payload: memoryview, offset: int) -> tuple[Job, int]:
         """The job whose arrays start at `offset` of the payload, and where the next job's start."""
-        latents, labels = None, header["labels"]
-        if header["latents"] is not None:
+        latents, labels = None, header.get("labels")
+        if "latents" in header:
             latents, offset = _array(payload, offset, header["latents"])
-        if header["vectors"]:
-            labels, offset = _array(payload, offset, header["labels"])
-        job = cls(seeds=header["seeds"], latents=latents, labels=labels, truncation=header["truncation"],
-                  output=header["output"], columns=header["columns"])
+        if "vectors" in header:
+            labels, offset = _array(payload, offset, header["vectors"])
+        job = cls(seeds=header.get("seeds"), latents=latents, labels=labels, truncation=header.get("truncation", 1.0),
+                  output=header.get("output", "png"), columns=header.get("columns"))
         return job, offset
+
+
+def batch_inputs(jobs: list[Job], latent_dim: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The jobs' rows as one (rows, latent_dim) batch of latents, each job's truncation applied, and their
+    labels as one tensor; seeds are drawn together, as one seed URL after another make most batches."""
+    if all(job.seeds is not None for job in jobs):
+        z = seed_latents([seed for job in jobs for seed in job.seeds], latent_dim)
+        start = 0
+        for job in jobs:
+            if job.truncation != 1.0:  # the same values as truncate() gives the job's rows alone
+                z[start : start + job.rows] = truncate(z[start : start + job.rows], job.truncation)
+            start += job.rows
+    else:
+        z = torch.cat([truncate(seed_latents(job.seeds, latent_dim) if job.seeds is not None
+                                else torch.from_numpy(job.latents), job.truncation) for job in jobs])
+    first = jobs[0].labels
+    if first is None:
+        return z, None
+    if isinstance(first, np.ndarray):
+        return z, torch.from_numpy(np.concatenate([job.labels for job in jobs]))
+    return z, torch.tensor([label for job in jobs for label in job.labels], dtype=torch.int64)
 
 
 def _array(payload: memoryview, offset: int, shape: list[int]) -> tuple[np.ndarray, int]:

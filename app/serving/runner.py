@@ -14,7 +14,7 @@ import torch
 from cachetools import LRUCache
 
 from app.serving.encoding import encode
-from app.serving.job import Job
+from app.serving.job import Job, batch_inputs
 from app.serving.prepare import Prepared, prepare
 from models.checkpoint import load_generator
 from models.registry import Registry
@@ -66,12 +66,7 @@ class Runner:
 
     def images(self, loaded: Loaded, jobs: list[Job]) -> np.ndarray:
         """Every job's rows, in one forward where the version allows it -> (rows, H, W, C) uint8."""
-        inputs = [job.inputs(loaded.latent_dim) for job in jobs]
-        latents = torch.cat([z for z, _ in inputs]) if len(inputs) > 1 else inputs[0][0]
-        labels = inputs[0][1]
-        if labels is not None and len(inputs) > 1:
-            labels = torch.cat([y for _, y in inputs])
-        return loaded.prepared.images(latents, labels)
+        return loaded.prepared.images(*batch_inputs(jobs, loaded.latent_dim))
 
     def render(self, model: str, version: str, jobs: list[Job]) -> list[list[bytes]]:
         """Each job's answer (`encoding.encode`), its images drawn together."""
