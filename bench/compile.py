@@ -2,7 +2,7 @@
 
     python -m bench.compile --model shipped --model 64x64x3
 
-The served forward is what the API runs (app/inference.py's `prepare`: the probe's precision, channels-last,
+The served forward is what the API runs (app/serving/prepare.py's `prepare`: the probe's precision, channels-last,
 the traced graph where its bytes equal eager's). Beside it, the same generator and quantisation compiled by
 `torch.compile` (inductor, static shapes, one compilation per batch size), plain and with inductor's weight
 freezing, under the same autocast. Per batch size, the variants are timed in turns over --rounds rounds
