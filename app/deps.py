@@ -1,44 +1,48 @@
-"""Dependencies as Annotated aliases, so route signatures read like types.
+"""What routes get from the app: dependencies as Annotated aliases, and the serving state for the hot routes.
 
-They are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per dependency
-per request that cost more than the rest of a seed-URL request (bench/serve.py).
+The generation routes take `request` and read `serving(request)` instead of dependencies: FastAPI spends about
+8 microseconds of the event loop on each dependency of each request, a twentieth of a served image's budget
+(docs/benchmarks.md, Engine). The dependencies are `async def`: FastAPI runs a plain `def` dependency in its
+thread pool, a thread hop per dependency per request.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
+from cachetools import LRUCache
 from fastapi import Depends, Request
 
-from app.engine import Engine
 from app.jobs import JobQueue
-from app.pool import GeneratorPool
-from app.seed_cache import SeedImageCache
+from app.serving.catalog import Catalog
+from app.serving.engine import Engine
 from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class Serving:
+    catalog: Catalog
+    engine: Engine
+    seed_pngs: LRUCache  # encoded seed-URL PNGs by (model, version, seed, class, truncation): they never change
+
+
+def serving(request: Request) -> Serving:
+    return request.app.state.serving
 
 
 async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def _pool(request: Request) -> GeneratorPool:
-    return request.app.state.pool
+async def _catalog(request: Request) -> Catalog:
+    return request.app.state.serving.catalog
 
 
 async def _queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
-async def _batcher(request: Request) -> Engine:
-    return request.app.state.batcher
-
-
-async def _seed_cache(request: Request) -> SeedImageCache:
-    return request.app.state.seed_cache
-
-
 SettingsDep = Annotated[Settings, Depends(_settings)]
-PoolDep = Annotated[GeneratorPool, Depends(_pool)]
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
 QueueDep = Annotated[JobQueue, Depends(_queue)]
-BatcherDep = Annotated[Engine, Depends(_batcher)]
-SeedCacheDep = Annotated[SeedImageCache, Depends(_seed_cache)]

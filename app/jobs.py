@@ -18,12 +18,12 @@ from rq.registry import (CanceledJobRegistry, DeferredJobRegistry, FailedJobRegi
                          ScheduledJobRegistry, StartedJobRegistry)
 
 from app.errors import NotFound, Unavailable
+from models.cancellation import cancel_key
 from models.spec import TrainSpec
 
 TRAIN_FUNCTION = "worker.jobs.train"
 EVALUATE_FUNCTION = "worker.jobs.evaluate"
 EVALUATE_TIMEOUT_S = 3 * 3600  # 10k samples of a large model on a slow CPU, with room to spare
-CANCEL_KEY = "gan:cancel:{job_id}"  # worker.jobs polls the same key
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 RESULT_TTL_S = 7 * 24 * 3600
 
@@ -39,12 +39,11 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 class JobQueue:
-    def __init__(self, redis_url: str, queue: str, job_timeout_s: int, retries: int,
-                 queue_names: list[str] | None = None):
+    def __init__(self, redis_url: str, queue_names: list[str], job_timeout_s: int, retries: int):
         # short timeouts: a dead Redis must answer 503 quickly, never hang a request
         self.redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=3)
-        self.queue_name, self.job_timeout_s, self.retries = queue, job_timeout_s, retries
-        self.queue_names = queue_names or [queue]  # every queue jobs may be on, for listing
+        self.queue_names, self.job_timeout_s, self.retries = queue_names, job_timeout_s, retries
+        self.queue_name = queue_names[0]  # where jobs go unless they name another
 
     def ping(self) -> bool:
         try:
@@ -124,7 +123,7 @@ class JobQueue:
             status = job.get_status()
             if status == JobStatus.STARTED:
                 # the loop stops at its next report and publishes what it has
-                self.redis.set(CANCEL_KEY.format(job_id=job_id), 1, ex=RESULT_TTL_S)
+                self.redis.set(cancel_key(job_id), 1, ex=RESULT_TTL_S)
             elif status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED):
                 job.cancel()
             return self.describe(Job.fetch(job_id, connection=self.redis))

@@ -4,94 +4,73 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 from contextlib import asynccontextmanager
 
 import torch
+from cachetools import LRUCache
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app import errors, security
-from app.batcher import MicroBatcher
 from app.body_limit import BodyLimitMiddleware
-from app.inference import preparer, serving_device, serving_threads
+from app.deps import Serving
 from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
-from app.process_engine import ProcessEngine
-from app.pool import GeneratorPool, registry_from
-from app.routes import (events, generate, health, metrics, models, playground, quality, seed_lane, train, walks,
-                        watch)
-from app.seed_cache import SeedImageCache
+from app.routes import events, generate, health, metrics, models, playground, quality, train, walks, watch
+from app.serving.catalog import Catalog
+from app.serving.engine import Engine
 from app.settings import Settings, get_settings
+from models.devices import DeviceUnavailable, resolve_device
 from models.logs import configure_logging
 
 log = logging.getLogger("app")
 
-
-def share_the_interpreter_lock(interval_ms: float) -> None:
-    """The event loop runs Python almost without pause under load, and the inference thread needs Python's lock
-    back after each forward (and an eager forward after each operator): with CPython's 5 ms switch interval,
-    each of those waits could take 5 ms. A shorter interval bounds them; a forced switch costs microseconds."""
-    if interval_ms > 0:
-        sys.setswitchinterval(interval_ms / 1000)
+# young objects between garbage collections (CPython: 700): a request allocates thousands, and collecting every
+# 700 took a quarter of the event loop's time under load (docs/benchmarks.md, Engine)
+GC_THRESHOLD = 50_000
+SEED_CACHE_BYTES = 32 * 2**20  # encoded seed-URL PNGs kept: thousands of images of a small model
 
 
-def tune_garbage_collector(threshold: int) -> None:
-    """A request allocates a few thousand short-lived objects (FastAPI's dependency and validation machinery),
-    so CPython's default of a collection every 700 allocations took a quarter of the event loop's time under
-    load (py-spy). Collections happen rarer, and the startup heap (torch, FastAPI, the models loaded so far)
-    moves to the permanent generation where full collections no longer walk it."""
-    if threshold:
-        gc.collect()
-        gc.freeze()
-        _, middle, old = gc.get_threshold()
-        gc.set_threshold(threshold, middle, old)
+def tune_garbage_collector() -> None:
+    """Collect rarely, and move the start-up heap (torch, FastAPI, the routes) where full collections never
+    walk it."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, middle, old)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
-    torch.set_num_threads(serving_threads(settings.torch_threads))
-    device, dtype = serving_device(settings)
-
-    if settings.inference_process:
-        engine = ProcessEngine(settings, settings.batch_max_images, settings.batching)
-        await engine.start()
-        prepare = engine.prepare_there  # the process prepares the versions it runs
-    else:
-        engine = MicroBatcher(settings.batch_max_images, settings.batching)
-        engine.start()
-        prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
-                           settings.inference_graph)
-    app.state.batcher = engine
-    pool = GeneratorPool(registry_from(settings.registry_dir, settings.shipped_registry_dir),
-                         device, settings.cache_size, dtype, prepare=prepare, keep_generators=False)
-    pool.start(settings.watch_interval_s)
-    app.state.pool = pool
-    app.state.seed_cache = SeedImageCache(int(settings.seed_cache_mb * 2**20))
-    app.state.listener = None
-    if settings.version_notifications:
-        app.state.listener = VersionListener(settings.redis_url,
-                                             lambda landed: pool.notice(landed.model, landed.version), pool.poll)
-        app.state.listener.start()
-    app.state.queue = JobQueue(settings.redis_url, settings.queue, settings.job_timeout_s, settings.job_retries,
-                               settings.queue_names)
-    log.info("serving registry %s on %s (%s first)", settings.registry_dir, pool.device, dtype)
-    tune_garbage_collector(settings.gc_threshold)
-    share_the_interpreter_lock(settings.switch_interval_ms)
+    try:
+        device = resolve_device(settings.device)
+    except DeviceUnavailable as e:  # refuse to start: a GPU replica silently on CPU would be a surprise
+        raise RuntimeError(f"GAN_DEVICE: {e}") from None
+    torch.set_num_threads(1)  # the API's own tensors are a few latents; its forwards run in the inference process
+    engine = Engine(settings, in_process=app.state.inference_in_process)
+    await engine.start()
+    catalog = Catalog(settings.registry(), engine, settings.cache_size)
+    catalog.start(settings.watch_interval_s)
+    app.state.serving = Serving(catalog, engine, LRUCache(maxsize=SEED_CACHE_BYTES, getsizeof=len))
+    app.state.listener = VersionListener(settings.redis_url,
+                                         lambda landed: catalog.notice(landed.model, landed.version), catalog.poll)
+    app.state.listener.start()
+    app.state.queue = JobQueue(settings.redis_url, settings.queue_names, settings.job_timeout_s,
+                               settings.job_retries)
+    log.info("serving registry %s on %s", settings.registry_dir, device)
+    tune_garbage_collector()
     yield
-    if settings.inference_process:
-        await engine.stop()
-    else:
-        engine.stop()
-    if app.state.listener is not None:
-        app.state.listener.stop()
-    pool.stop()
+    await engine.stop()
+    app.state.listener.stop()
+    catalog.stop()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, inference_in_process: bool = False) -> FastAPI:
+    """The app; `inference_in_process` runs the inference server on a thread of this process instead of a
+    process of its own (tests: the same code without a second of torch's import per app)."""
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
     telemetry = None if settings.otel else {"tracing": False, "metrics": False, "logs": False,
@@ -100,18 +79,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Trains GANs through Redis and RQ and serves their generators over HTTP. "
                               "See docs/api.md.")
     # added first, so it runs inside CORS and a browser can read its 413
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag", "X-Request-ID", "Retry-After"])
+                           allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag",
+                                                                "X-Request-ID", "Retry-After"])
     app.state.settings = settings
+    app.state.inference_in_process = inference_in_process
     app.state.metrics = Metrics(app.state)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
     errors.install(app)
     security.install(app, settings)
-    for module in (health, models, quality, generate, walks, train, watch, events, metrics, playground):
+    # the generation routes first: the router tries routes in order, and they take most of the traffic
+    for module in (generate, walks):
+        app.include_router(module.router, dependencies=security.generation_guards(settings))
+    for module in (health, models, quality, train, watch, events, metrics, playground):
         app.include_router(module.router)
-    seed_lane.install(app, generate.router)
     app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")
     return app
 

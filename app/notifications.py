@@ -1,9 +1,9 @@
 """Prompt hot swaps on every replica: a background thread subscribed to the workers' version notifications.
 
-Each API process subscribes to models.notifications.VERSIONS_CHANNEL and, for each message, asks the pool
+Each API process subscribes to models.notifications.VERSIONS_CHANNEL and, for each message, asks the catalog
 to check that model at once. The thread never takes the API down: while Redis is away it retries, and on
 every (re)subscription it asks for a full check, since messages published while it was away are lost
-(pub/sub does not queue). The pool's periodic poll stays the fallback for anything missed.
+(pub/sub does not queue). The catalog's periodic poll stays the fallback for anything missed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training curves as a PNG: losses on top, scores (or the Wasserstein estimate) below, against step."""
+"""Charts as PNGs: a job's training curves, and a model's quality (FD and KID) across its versions."""
 
 from __future__ import annotations
 
@@ -18,7 +18,14 @@ SERIES = {
 }
 
 
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
 def plot_metrics(records: list[dict], title: str) -> bytes:
+    """Losses on top, scores (or the Wasserstein estimate) below, against step."""
     figure = Figure(figsize=(8, 6), dpi=100, layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True)
     figure.suptitle(title)
@@ -39,6 +46,26 @@ def plot_metrics(records: list[dict], title: str) -> bytes:
         axis.grid(alpha=0.3)
         if axis.lines:
             axis.legend(loc="best", fontsize="small")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return _png(figure)
+
+
+def plot_quality(model: str, fd: list[tuple[int, float]], kid: list[tuple[int, float]], n: int | None,
+                 extractor: str | None, best_step: int | None) -> bytes:
+    """FD and KID of the scored versions against their training step (lower is better); the best in green."""
+    figure = Figure(figsize=(8, 6), dpi=100, layout="constrained")
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    figure.suptitle(f"{model}: N={n}, extractor {extractor}")
+    for axis, points, label in ((top, fd, "FD"), (bottom, kid, "KID")):
+        axis.set_ylabel(f"{label} (lower is better)")
+        axis.grid(alpha=0.3)
+        if not points:
+            axis.text(0.5, 0.5, "no scored versions yet", ha="center", va="center", transform=axis.transAxes)
+            continue
+        steps, values = zip(*points)
+        axis.plot(steps, values, marker="o", linewidth=1)
+        best = [(s, v) for s, v in points if s == best_step]
+        if best:
+            axis.plot(*zip(*best), marker="o", color="tab:green", linestyle="none", label="best")
+            axis.legend(loc="best", fontsize="small")
+    bottom.set_xlabel("step")
+    return _png(figure)

@@ -1,15 +1,27 @@
-"""Request and answer bodies of the HTTP API, with the examples the OpenAPI schema shows."""
+"""Request and answer bodies of the HTTP API, with their limits and the examples the OpenAPI schema shows."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import Path
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.spec import TrainSpec
 
+# the most work one request may ask for: a forward of 64 images is a fraction of a second on a CPU
+MAX_IMAGES = 64  # images per /generate request, frames per /interpolate
+MAX_TERMS = 8  # terms of an /arithmetic request
+MAX_GROUP = 16  # seeds or latents averaged in one term
+MAX_VARIATIONS = 32  # variations of an /arithmetic result
+MAX_TRAIN_STEPS = 200_000  # a few days of a small model on a CPU
+MAX_BATCH_SIZE = 512
+MAX_IMAGE_SIDE = 256
+
 Label = int | Annotated[str, Field(max_length=200)]
 Latent = Annotated[list[float], Field(min_length=1, max_length=4096)]
+Seed = Annotated[int, Field(ge=0, lt=2**63)]
 Version = Annotated[str, Field(max_length=32, description="'latest', 'best' or a version number")]
 ModelName = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -32,10 +44,10 @@ class GenerateRequest(Strict):
 
     model: ModelName
     version: Version = "latest"
-    latents: Annotated[list[Latent], Field(min_length=1)] | None = None
-    seeds: Annotated[list[Annotated[int, Field(ge=0, lt=2**63)]], Field(min_length=1)] | None = None
-    n: Annotated[int, Field(ge=1)] | None = Field(None, description="draw n random seeds and report them")
-    labels: Annotated[list[Label], Field(min_length=1)] | None = Field(
+    latents: Annotated[list[Latent], Field(min_length=1, max_length=MAX_IMAGES)] | None = None
+    seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_IMAGES)] | None = None
+    n: Annotated[int, Field(ge=1, le=MAX_IMAGES)] | None = Field(None, description="draw n random seeds and report them")
+    labels: Annotated[list[Label], Field(min_length=1, max_length=MAX_IMAGES)] | None = Field(
         None, description="one per image or one for all; class index or name; conditional models only")
     truncation: Annotated[float, Field(gt=0, le=2)] = 1.0
     format: Literal["png", "json"] = "png"
@@ -46,8 +58,45 @@ class GenerateRequest(Strict):
         return self
 
 
+    @property
+    def count(self) -> int:
+        return self.n or len(self.latents or self.seeds)
+
+
+class SeedRequest(BaseModel):
+    """A seed URL's path and query. Its route validates them in one call and `parameters` documents them:
+    FastAPI spent about 6 microseconds of every request on each parameter declared to it, and this is the
+    request a page makes by the hundred (docs/benchmarks.md, Engine)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)  # other parameters (cache busters) pass
+    PATH: ClassVar[tuple[str, ...]] = ("name", "seed")
+
+    name: str
+    seed: Seed
+    label: str = Field("", max_length=200, description="class name or index; conditional models only")
+    truncation: float = Field(1.0, gt=0, le=2)
+    version: Version = "latest"
+
+    @classmethod
+    def from_request(cls, path: Mapping[str, str], query: Mapping[str, str]) -> "SeedRequest":
+        """RequestValidationError, as FastAPI raises for parameters it validates, on a value out of bounds."""
+        try:
+            return cls.model_validate({**query, **path})
+        except ValidationError as e:
+            raise RequestValidationError([{**error, "loc": ("path" if error["loc"][0] in cls.PATH else "query",
+                                                            *error["loc"])} for error in e.errors()]) from None
+
+    @classmethod
+    def parameters(cls) -> list[dict]:
+        """The OpenAPI parameters of its route, which declares none to FastAPI."""
+        properties = cls.model_json_schema()["properties"]
+        return [{"name": name, "in": "path" if name in cls.PATH else "query", "required": name in cls.PATH,
+                 "schema": field, **({"description": field["description"]} if "description" in field else {})}
+                for name, field in properties.items()]
+
+
 class Endpoint(Strict):
-    seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+    seed: Seed | None = None
     latent: Latent | None = None
     label: Label | None = None
 
@@ -66,7 +115,7 @@ class InterpolateRequest(Strict):
     version: Version = "latest"
     start: Endpoint
     end: Endpoint
-    steps: Annotated[int, Field(ge=2)] = 8
+    steps: Annotated[int, Field(ge=2, le=MAX_IMAGES)] = 8
     method: Literal["slerp", "lerp"] = "slerp"
     truncation: Annotated[float, Field(gt=0, le=2)] = 1.0
     format: Literal["png", "gif", "webp", "json"] = "png"
@@ -74,8 +123,8 @@ class InterpolateRequest(Strict):
 
 class Term(Strict):
     weight: Annotated[float, Field(ge=-100, le=100)] = 1.0
-    seeds: Annotated[list[Annotated[int, Field(ge=0, lt=2**63)]], Field(min_length=1)] | None = None
-    latents: Annotated[list[Latent], Field(min_length=1)] | None = None
+    seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_GROUP)] | None = None
+    latents: Annotated[list[Latent], Field(min_length=1, max_length=MAX_GROUP)] | None = None
     label: Label | None = None
 
     @model_validator(mode="after")
@@ -93,11 +142,11 @@ class ArithmeticRequest(Strict):
 
     model: ModelName
     version: Version = "latest"
-    terms: Annotated[list[Term], Field(min_length=1)]
+    terms: Annotated[list[Term], Field(min_length=1, max_length=MAX_TERMS)]
     label: Label | None = Field(None, description="class of the result; default: the last positive term's")
-    variations: Annotated[int, Field(ge=0)] = 0
+    variations: Annotated[int, Field(ge=0, le=MAX_VARIATIONS)] = 0
     variation_scale: Annotated[float, Field(ge=0, le=2)] = 0.25  # the paper's uniform noise of +-0.25
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    seed: Seed = 0
     format: Literal["png", "json"] = "png"
 
 
@@ -136,11 +185,22 @@ class ModelsOut(BaseModel):
     models: list[ModelSummary]
 
 
+Side = Annotated[int, Field(ge=8, le=MAX_IMAGE_SIDE)]
+# RQ's own rule for job ids; anything else could never name a job (and RQ raises on it)
+JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$", description="the id POST /train answered")]
+
+
 class TrainRequest(TrainSpec):
-    """A job spec plus where to run it; the queue stays with the API, the spec goes to the worker."""
+    """A job spec within the service's limits on one job, plus where to run it; the queue stays with the API,
+    the spec goes to the worker."""
+
+    steps: Annotated[int, Field(ge=1, le=MAX_TRAIN_STEPS)] = TrainSpec.model_fields["steps"].default
+    batch_size: Annotated[int, Field(ge=2, le=MAX_BATCH_SIZE)] = TrainSpec.model_fields["batch_size"].default
+    image_size: Side | tuple[Side, Side] = Field(TrainSpec.model_fields["image_size"].default,
+                                                 description="side, or [height, width]")
 
     queue: str | None = Field(None, max_length=64, description="queue to run on (e.g. 'gpu' or 'cpu'), one of "
-                                                                "the configured GAN_ALLOWED_QUEUES; default GAN_QUEUE")
+                                                                "the API's GAN_QUEUES; default the first of them")
 
     def spec(self) -> TrainSpec:
         return TrainSpec.model_validate(self.model_dump(exclude={"queue"}))

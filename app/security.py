@@ -1,9 +1,10 @@
-"""Who may call what: API keys (bearer tokens) and per-client rate limits, as Annotated dependencies.
+"""Who may call what: API keys (bearer tokens) and per-client rate limits.
 
-Routes declare what they need in their signature, e.g. `def submit(..., _: WriteAccess)`:
-- WriteAccess: anything that changes state (jobs, the registry). Requires a key whenever keys are configured.
-- ReadAccess: generation and exploration. Keyed only when GAN_PROTECT_GENERATION is set.
-- Expensive: a token bucket per client address (429 with Retry-After) when GAN_RATE_LIMIT_PER_MINUTE > 0.
+- WriteAccess, in a route's signature: anything that changes state (jobs, the registry). Requires a key
+  whenever keys are configured.
+- Generation and exploration: keyed only when GAN_PROTECT_GENERATION is set, and rate limited when
+  GAN_RATE_LIMIT is; `generation_guards` puts these in front of their routers only then.
+- Expensive, in a route's signature: the rate limit (429 with Retry-After) of other costly requests.
 Answers never say which keys exist: a missing key is 401, a wrong one 403, both with the same text whatever
 was sent, and every configured key is compared in constant time.
 """
@@ -12,15 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
-import threading
 import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from limits import parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # documents the scheme in OpenAPI; the checks below decide, so a missing header is our 401, not its 403
 bearer = HTTPBearer(auto_error=False, description="an API key from GAN_API_KEYS")
@@ -59,8 +66,8 @@ def _check_key(request: Request, credentials: HTTPAuthorizationCredentials | Non
         raise HTTPException(403, "the API key is not valid", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-# The dependencies are `async def`: they only compare digests and count tokens, and FastAPI would run a plain
-# `def` dependency in its thread pool, a thread hop per dependency per request (docs/benchmarks.md).
+# The dependencies are `async def`: FastAPI would run a plain `def` dependency in its thread pool, a thread hop
+# per dependency per request.
 async def require_write_key(request: Request, credentials: Credentials) -> None:
     _check_key(request, credentials)
 
@@ -71,58 +78,83 @@ async def require_read_key(request: Request, credentials: Credentials) -> None:
         _check_key(request, credentials)
 
 
-class TokenBuckets:
-    """One bucket per client: `burst` requests at once, refilled at `per_minute`; thread-safe."""
+class RateLimit:
+    """Per-client limits in the `limits` notation (e.g. "60/minute" or "10/second;100/minute"), counted in
+    Redis so that every API replica shares them; while Redis is unreachable, each replica counts alone, in
+    memory, says so in /readyz, and tries Redis again after RETRY_SHARED_S."""
 
-    MAX_CLIENTS = 10_000  # past this, full (idle) buckets are forgotten so memory stays bounded
+    RETRY_SHARED_S = 5.0
 
-    def __init__(self, per_minute: float, burst: int, clock=time.monotonic):
-        self.rate, self.burst, self.clock = per_minute / 60.0, max(1, burst), clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, last refill)
-        self._lock = threading.Lock()
+    def __init__(self, spec: str, redis_url: str):
+        self.items = parse_many(spec) if spec.strip() else []
+        storage = RedisStorage(f"async+{redis_url}", implementation="redispy", wrap_exceptions=True,
+                               key_prefix="gan-rate", socket_connect_timeout=0.5, socket_timeout=0.5)
+        self._shared = MovingWindowRateLimiter(storage)
+        self._alone = MovingWindowRateLimiter(MemoryStorage())
+        self._shared_again_at = 0.0  # monotonic time; while it is ahead, Redis is taken to be away
 
     @property
     def enabled(self) -> bool:
-        return self.rate > 0
+        return bool(self.items)
 
-    def take(self, client: str) -> float:
-        """0 when the request may go ahead, else the seconds until a token is free."""
-        now = self.clock()
-        with self._lock:
-            tokens, last = self._buckets.get(client, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, now)
-                wait = 0.0
-            else:
-                self._buckets[client] = (tokens, now)
-                wait = (1 - tokens) / self.rate
-            if len(self._buckets) > self.MAX_CLIENTS:
-                self._forget_idle(now)
-        return wait
+    @property
+    def shared(self) -> bool:
+        return time.monotonic() >= self._shared_again_at
 
-    def _forget_idle(self, now: float) -> None:
-        full = [c for c, (t, last) in self._buckets.items() if t + (now - last) * self.rate >= self.burst]
-        for client in full:
-            del self._buckets[client]
+    async def wait_s(self, client: str) -> float:
+        """0 when the request may go ahead, else the seconds until it may."""
+        if self.shared:
+            try:
+                return await self._take(self._shared, client)
+            except StorageError as e:
+                log.warning("rate limits are counted per replica until Redis answers again: %s", e.storage_error)
+                self._shared_again_at = time.monotonic() + self.RETRY_SHARED_S
+        return await self._take(self._alone, client)
+
+    async def _take(self, limiter: MovingWindowRateLimiter, client: str) -> float:
+        for item in self.items:
+            if not await limiter.hit(item, client):
+                reset = (await limiter.get_window_stats(item, client)).reset_time
+                return max(1.0, reset - time.time())
+        return 0.0
+
+    def describe(self) -> dict:
+        """For /readyz."""
+        if not self.enabled:
+            return {"enabled": False}
+        return {"enabled": True, "limits": [str(item) for item in self.items],
+                "counted": "in redis, across replicas" if self.shared else "per replica: redis is unreachable"}
 
 
 async def rate_limit(request: Request) -> None:
-    buckets: TokenBuckets = request.app.state.rate_limits
-    if not buckets.enabled:
-        return
+    limits: RateLimit = request.app.state.rate_limit
     client = request.client.host if request.client else "unknown"
-    wait = buckets.take(client)
+    wait = await limits.wait_s(client)
     if wait > 0:
         raise HTTPException(429, f"too many requests from {client}: try again in {math.ceil(wait)} s",
                             headers={"Retry-After": str(math.ceil(wait))})
 
 
+def generation_guards(settings: Settings) -> list:
+    """What generation and exploration need in front of them: nothing unless keys for them or rate limits are
+    configured, as each dependency costs the event loop on every request."""
+    guards = []
+    if settings.protect_generation:
+        guards.append(Depends(require_read_key))
+    if settings.rate_limit.strip():
+        guards.append(Depends(rate_limit))
+    return guards
+
+
 def install(app, settings: Settings) -> None:
     app.state.keys = KeyRing(settings.api_key_list)
-    app.state.rate_limits = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.state.rate_limit = RateLimit(settings.rate_limit, settings.redis_url)
+
+
+async def _rate_limit_if_configured(request: Request) -> None:
+    if request.app.state.rate_limit.enabled:
+        await rate_limit(request)
 
 
 WriteAccess = Annotated[None, Depends(require_write_key)]
-ReadAccess = Annotated[None, Depends(require_read_key)]
-Expensive = Annotated[None, Depends(rate_limit)]
+Expensive = Annotated[None, Depends(_rate_limit_if_configured)]

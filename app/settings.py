@@ -1,18 +1,17 @@
-"""Service configuration from `GAN_` environment variables, read once through get_settings()."""
+"""API configuration: the common settings plus the API's own, read once through get_settings()."""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
-from typing import Literal, Mapping
+from typing import Mapping
 
+from limits import parse_many
 from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.settings import CommonSettings
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # models.devices.PRECISIONS; kept here so settings import no torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_REGISTRY = REPO_ROOT / "models" / "shipped"
 # settings no child process needs and no log or command line may show
 SECRET_SETTINGS = {"api_keys"}
 
@@ -23,67 +22,41 @@ def without_secrets(environment: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environment.items() if k.upper() not in secret}
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GAN_", extra="ignore")
-
-    registry_dir: Path = REPO_ROOT / "registry"
-    shipped_registry_dir: Path = SHIPPED_REGISTRY  # read-only default models, served when the registry lacks them
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    queue: str = "training"
-    allowed_queues: str = ""  # comma-separated queues a /train body may name, besides `queue`
-    device: str = "auto"  # auto, cpu, cuda, cuda:N
-    inference_precision: str = "auto"  # auto (bf16/fp16 where the probe finds it faithful), fp32, bf16, fp16
-    version_notifications: bool = True  # subscribe to workers' pub/sub notices for prompt hot swaps
-    torch_threads: int = 0  # 0: all cores but one (at least one), leaving a core to the event loop and encoders
-    # forward passes and single-image PNGs in an inference process of their own (app/process_engine.py), so
-    # the event loop never waits for Python's lock; false: on an inference thread of the API process
-    inference_process: bool = True
-    batching: bool = True  # micro-batch concurrent generation requests for the same version
-    # images per shared forward pass: past 16 a forward gained little on CPU (1-8%), and with as many clients
-    # as the limit one batch took them all, so the inference thread idled while they were encoded and answered;
-    # at 16 two batches alternate (64x64x3, 32 clients: 1.13x the images/s side by side, docs/benchmarks.md)
+class Settings(CommonSettings):
+    # a precision for every model, then model=precision exceptions: "auto" or e.g. "auto,fashion-cdcgan=fp32";
+    # auto is bf16 (fp16 on older GPUs) where the load-time probe finds it faithful, else fp32
+    inference_precision: str = "auto"
+    # images per shared forward pass: past 16 a CPU forward gains little per image, and 32 clients then fill
+    # two batches that alternate (docs/benchmarks.md); raise it on a GPU
     batch_max_images: int = 16
-    # young objects allocated before CPython's first garbage collection; 0 keeps CPython's 700 (docs/benchmarks.md)
-    gc_threshold: int = 50_000
+    cache_size: int = 3  # versions kept loaded (LRU over model-version pairs)
+    # how often the registry is polled for new versions; the workers' notices swap at once, this is the fallback
+    watch_interval_s: float = 1.0
+    cors_origins: str = "*"  # comma-separated; empty disables CORS
     # FastAPI's built-in OpenTelemetry (spans, metrics, logs to the configured providers; OTLP from the
     # environment with FASTAPI_OTEL_AUTO_CONFIGURE=true). Off by default: /metrics is Prometheus, and checking
     # for providers on every request cost 3-5% of the event loop's time
     otel: bool = False
-    # how long a thread may hold Python's lock while another waits for it; CPython's 5 ms made the inference
-    # thread wait that long for the busy event loop at each point it needs the lock back, and with batches
-    # gathered on the loop 0.1 ms served the shipped model 1.05-1.08x 0.5 ms's images/s (docs/benchmarks.md)
-    switch_interval_ms: float = 0.1
-    model_precision: str = ""  # per-model overrides, comma-separated model=precision
-    precision_tolerance: int = 4  # largest per-pixel drift from fp32 (levels of 255) a lower precision may have
-    channels_last: bool = True
-    # run each generator as a traced TorchScript graph where it gives eager's bytes (app/graphs.py)
-    inference_graph: bool = True
-    seed_cache_mb: float = 32.0  # encoded seed-URL PNGs kept in memory
-    cache_size: int = 3  # generators kept loaded (LRU over model-version pairs)
-    watch_interval_s: float = 1.0  # registry poll period for hot swaps
-    cors_origins: str = "*"  # comma-separated; empty disables CORS
-    data_roots: str = ""  # comma-separated roots that idx/folder datasets may read below
-    log_format: Literal["text", "json"] = "text"  # json: one object per line, for production log shippers
-    log_level: str = "INFO"
-    events_poll_s: float = 0.5  # how often GET /train/{id}/events reads the job's progress
-
-    max_images: int = 64  # per /generate request, and frames per /interpolate
-    max_interpolation_steps: int = 64
-    max_arithmetic_terms: int = 8
-    max_group_size: int = 16  # seeds or latents per arithmetic term
-    max_variations: int = 32
-    max_train_steps: int = 200_000
-    max_batch_size: int = 512
-    max_image_side: int = 256
     job_timeout_s: int = 7 * 24 * 3600  # RQ's default of 180 s would kill training
     job_retries: int = 2  # a job whose worker dies is retried and resumes from its last checkpoint
-    # security and abuse limits: see app/security.py and app/body_limit.py
+    # security and abuse limits: see app/security.py
     # comma-separated bearer tokens; when set, mutating endpoints require one. A SecretStr: never in a repr
     api_keys: SecretStr = SecretStr("")
     protect_generation: bool = False  # also require a key for generation and exploration endpoints
-    rate_limit_per_minute: float = 0.0  # per client address on expensive endpoints; 0 disables
-    rate_limit_burst: int = 10  # requests a client may make at once before the rate applies
-    max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
+    # per client address on the endpoints that generate or enqueue work, in the `limits` notation, e.g.
+    # "60/minute" or "10/second;100/minute"; counted in Redis across replicas; empty: none
+    rate_limit: str = ""
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _known_rate_limit(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(f"{value!r}: write limits as N/second, N/minute, N/hour or N/day, separated by "
+                                 "';', e.g. 60/minute or 10/second;100/minute") from None
+        return value
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -91,40 +64,27 @@ class Settings(BaseSettings):
 
     @field_validator("inference_precision")
     @classmethod
-    def _known_precision(cls, value: str) -> str:
-        if value not in PRECISIONS:
-            raise ValueError(f"unknown precision {value!r}; valid: {', '.join(PRECISIONS)}")
-        return value
-
-    @field_validator("model_precision")
-    @classmethod
-    def _known_model_precisions(cls, value: str) -> str:
+    def _known_precisions(cls, value: str) -> str:
         for item in filter(None, (i.strip() for i in value.split(","))):
-            name, _, precision = item.partition("=")
-            if not name.strip() or precision.strip() not in PRECISIONS:
-                raise ValueError(f"{item!r}: write model=precision with precision one of {', '.join(PRECISIONS)}")
+            name, _, precision = item.rpartition("=")
+            if precision.strip() not in PRECISIONS or ("=" in item and not name.strip()):
+                raise ValueError(f"{item!r}: give a precision ({', '.join(PRECISIONS)}) for every model, then "
+                                 "model=precision for exceptions, e.g. auto,fashion-cdcgan=fp32")
         return value
 
     def precision_for(self, model: str) -> str:
-        for item in self.model_precision.split(","):
-            name, _, value = item.partition("=")
-            if name.strip() == model and value.strip():
-                return value.strip()
-        return self.inference_precision
+        default = "auto"
+        for item in filter(None, (i.strip() for i in self.inference_precision.split(","))):
+            name, _, precision = item.rpartition("=")
+            if not name:
+                default = precision.strip()
+            elif name.strip() == model:
+                return precision.strip()
+        return default
 
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
-
-    @property
-    def queue_names(self) -> list[str]:
-        """Queues a job may ask for; the default queue first."""
-        extra = [q.strip() for q in self.allowed_queues.split(",") if q.strip()]
-        return list(dict.fromkeys([self.queue, *extra]))
-
-    @property
-    def data_root_paths(self) -> list[Path]:
-        return [Path(p.strip()) for p in self.data_roots.split(",") if p.strip()]
 
 
 @lru_cache

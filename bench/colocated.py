@@ -30,6 +30,15 @@ from pathlib import Path
 
 from bench.serve import REPO_ROOT, Server, image_path, write_random_model
 
+
+def paced(server: Server, path: str, seconds: float, rate: float) -> dict:
+    """Latency of one client sending `rate` requests a second (bench/loadgen.py: a Python client is fine at a
+    trickle, where it sleeps between requests)."""
+    out = subprocess.run([sys.executable, "-m", "bench.loadgen", "--port", str(server.port), "--path", path,
+                          "--clients", "1", "--seconds", str(seconds), "--warmup", "1", "--rate", str(rate)],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    return json.loads(out.stdout)
+
 CONFIGURED_API = {"GAN_TORCH_THREADS": "0", "OMP_WAIT_POLICY": "PASSIVE"}
 CONFIGURATIONS = {
     "unconfigured": {"api": {"GAN_TORCH_THREADS": str(os.cpu_count())}, "train": {}},
@@ -100,7 +109,7 @@ def measure(name: str, registry: Path, model: str, args) -> dict:
     path = image_path(model, False)
     try:
         assert server.get(path.format(n=0)).status_code == 200
-        idle = server.load(path, 1, args.seconds, rate=args.rate)
+        idle = paced(server, path, args.seconds, args.rate)
         # training alone, then training with the same trickle of requests
         training = Training(env["train"])
         try:
@@ -108,7 +117,7 @@ def measure(name: str, registry: Path, model: str, args) -> dict:
             time.sleep(args.seconds)
             alone = training.seconds_per_iteration(start, time.monotonic())
             start = time.monotonic()
-            busy = server.load(path, 1, args.seconds, rate=args.rate)
+            busy = paced(server, path, args.seconds, args.rate)
             together = training.seconds_per_iteration(start, time.monotonic())
         finally:
             training.stop()

@@ -2,7 +2,7 @@
 
     python -m bench.compile --model shipped --model 64x64x3
 
-The served forward is what the API runs (app/inference.py's `prepare`: the probe's precision, channels-last,
+The served forward is what the API runs (app/serving/prepare.py's `prepare`: the probe's precision, channels-last,
 the traced graph where its bytes equal eager's). Beside it, the same generator and quantisation compiled by
 `torch.compile` (inductor, static shapes, one compilation per batch size), plain and with inductor's weight
 freezing, under the same autocast. Per batch size, the variants are timed in turns over --rounds rounds
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -25,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.graphs import Rendering
-from app.inference import DTYPES, prepare, serving_threads
-from app.settings import Settings
+from app.serving.graphs import Rendering
+from app.serving.prepare import DTYPES, prepare
+from app.serving.process import SWITCH_INTERVAL_S
 from bench.serve import CONFIGS, SHIPPED, beside_busy_python, timed, write_random_model
 from models import checkpoint
 from models.latents import seed_latents
@@ -81,7 +82,7 @@ def bench_model(config_name: str, rounds: int) -> dict:
             for name, forward in variants.items():
                 row[name]["per_s"].append(batch / timed(lambda: forward(z, labels)))
         for name, forward in variants.items():  # as the inference thread meets it beside a busy event loop
-            row[name]["beside_busy_python_ms"] = beside_busy_python(forward, z, labels, Settings().switch_interval_ms)
+            row[name]["beside_busy_python_ms"] = beside_busy_python(forward, z, labels, SWITCH_INTERVAL_S * 1000)
         for values in row.values():
             values["median_per_s"] = statistics.median(values["per_s"])
         result["batches"][batch] = row
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, help="write the full results as JSON here")
     args = parser.parse_args(argv)
-    torch.set_num_threads(serving_threads(args.threads))
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) - 1))
     # two variants by three batch sizes share Rendering.forward's code: more than dynamo's default 8 entries
     torch._dynamo.config.recompile_limit = 64
     results = [bench_model(name, args.rounds) for name in args.model or ["shipped", "64x64x3"]]

@@ -96,8 +96,8 @@ def fuzz(url: str, examples: int, redis_up: bool, seed: int = 0) -> dict:
 
 def start_api(root: Path, log_path: Path, redis_url: str, queue: str) -> tuple[subprocess.Popen, str]:
     api = ApiProcess({"GAN_REGISTRY_DIR": str(root), "GAN_SHIPPED_REGISTRY_DIR": str(root / ".none"),
-                      "GAN_REDIS_URL": redis_url, "GAN_QUEUE": queue, "GAN_TORCH_THREADS": "1",
-                      "GAN_MAX_BODY_BYTES": "200000"}, log_path).start().wait_ready()
+                      "GAN_REDIS_URL": redis_url, "GAN_QUEUES": queue, "GAN_TORCH_THREADS": "1"},
+                     log_path).start().wait_ready()
     return api.process, api.url
 
 

@@ -1,8 +1,8 @@
-"""A closed-loop HTTP load generator, run as its own process: N clients, each one request at a time.
+"""A paced HTTP load generator, run as its own process: N clients, each one request at a time.
 
-It speaks just enough HTTP/1.1 over asyncio streams (GET, keep-alive, Content-Length bodies) to cost the
-server's two cores as little as possible; a general client such as httpx spends several times more CPU per
-request, which on this machine would be taken from the server under test.
+For latency at a trickle of requests (bench/colocated.py); throughput figures come from wrk (bench/wrk.py), as
+a Python client spends more CPU per request than the server under test. It speaks just enough HTTP/1.1 over
+asyncio streams (GET, keep-alive, Content-Length bodies) to cost the machine little.
 
     python -m bench.loadgen --port 8000 --path '/models/m/seeds/{n}.png' --clients 32 --seconds 5 [--rate 10]
 prints one JSON object: requests, errors, requests/s, latency percentiles (ms) and the client's CPU seconds.

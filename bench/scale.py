@@ -67,7 +67,7 @@ def throughput(workers: int, jobs: int, work: Path, redis_url: str) -> dict[str,
     redis = Redis.from_url(redis_url)
     procs = _start_workers(workers, _env(registry, redis_url), queue, work, redis)
     try:
-        client = JobQueue(redis_url, queue, job_timeout_s=3600, retries=0)
+        client = JobQueue(redis_url, [queue], job_timeout_s=3600, retries=0)
         started = time.monotonic()
         ids = [client.submit(TrainSpec.model_validate({**THROUGHPUT_JOB, "model": f"tp-{workers}w-{i}", "seed": i}))
                for i in range(jobs)]
@@ -115,8 +115,9 @@ def swap_latency(notifications: bool, versions: int, work: Path, redis_url: str,
     registry, queue, model = work / f"registry-{tag}", f"bench-{tag}", f"swap-{tag}"
     env = _env(registry, redis_url)
     redis = Redis.from_url(redis_url)
-    api_env = {**env, "GAN_QUEUE": queue, "GAN_WATCH_INTERVAL_S": str(watch_interval_s),
-               "GAN_VERSION_NOTIFICATIONS": "1" if notifications else "0"}
+    api_env = {**env, "GAN_QUEUES": queue, "GAN_WATCH_INTERVAL_S": str(watch_interval_s)}
+    if not notifications:  # no Redis for the replicas: they hear no notices and swap by polling alone
+        api_env["GAN_REDIS_URL"] = "redis://127.0.0.1:1/0"
     apis = [ApiProcess(api_env, work / f"api-{tag}-{i}.log") for i in range(replicas)]
     procs = []
     try:
@@ -127,12 +128,12 @@ def swap_latency(notifications: bool, versions: int, work: Path, redis_url: str,
         steps_between = 60
         spec = TrainSpec.model_validate({**SWAP_JOB, "model": model, "steps": steps_between * (versions + 1),
                                          "checkpoint_every": steps_between})
-        job_id = JobQueue(redis_url, queue, 3600, 0).submit(spec)
+        job_id = JobQueue(redis_url, [queue], 3600, 0).submit(spec)
         wait_until(lambda: Registry(registry).versions(model), 300, what="the first version")
         observers = [Observer(api.url, model) for api in apis]
         for o in observers:
             o.start()
-        wait_until(lambda: JobQueue(redis_url, queue, 3600, 0).status(job_id)["status"] in ("finished", "failed"),
+        wait_until(lambda: JobQueue(redis_url, [queue], 3600, 0).status(job_id)["status"] in ("finished", "failed"),
                    900, interval=0.5, what="the swap job")
         landed = {v: Registry(registry).path(model, v).stat().st_mtime for v in Registry(registry).versions(model)}
         last = max(landed)

@@ -1,14 +1,13 @@
-"""What the subcommands share: the API URL and registry options, HTTP errors as messages, the local pool."""
+"""What the subcommands share: the API URL and registry options, HTTP errors as messages, the local runner."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 import httpx
 
-from app.settings import Settings
+from config.settings import CommonSettings
 
 API_URL = "http://127.0.0.1:8000"
 
@@ -20,7 +19,7 @@ def api_option(f):
 
 def registry_option(f):
     return click.option("--registry", "registry", type=click.Path(file_okay=False, path_type=Path),
-                        envvar="GAN_REGISTRY_DIR", default=lambda: str(Settings().registry_dir),
+                        envvar="GAN_REGISTRY_DIR", default=lambda: str(CommonSettings().registry_dir),
                         show_default="GAN_REGISTRY_DIR or registry/",
                         help="Registry root to read (and, for delete, write).")(f)
 
@@ -52,19 +51,14 @@ def request(api: str, method: str, path: str, **kwargs) -> httpx.Response:
                                    "or point --api / GAN_API_URL at it") from None
 
 
-def local_pool(registry: Path):
-    """A GeneratorPool over the registry (and the shipped default), as the API would load it."""
+def local_runner(registry: Path):
+    """A runner over the registry (and the shipped default) that prepares versions as the API's inference process
+    does, so that both write the same bytes."""
     import torch
 
-    from app.inference import preparer
-    from app.pool import GeneratorPool, registry_from
+    from app.serving import Runner
+    from app.settings import Settings
 
     settings = Settings(registry_dir=registry)
-    threads = int(os.environ.get("GAN_TORCH_THREADS", "0") or 0)
-    if threads:
-        torch.set_num_threads(threads)
-    # prepared as the API prepares them (precision, batch-invariant layers), so both write the same bytes
-    prepare = preparer(settings.precision_for, settings.precision_tolerance, settings.channels_last,
-                       settings.inference_graph)
-    return GeneratorPool(registry_from(registry, settings.shipped_registry_dir), torch.device("cpu"), cache_size=1,
-                         prepare=prepare)
+    torch.set_num_threads(settings.torch_thread_count())
+    return Runner(settings.registry(), torch.device("cpu"), cache_size=1, precision_for=settings.precision_for)

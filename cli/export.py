@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import local_pool, registry_option
+from cli.common import registry_option
 
 
 @click.command()
@@ -26,23 +26,28 @@ def export(model, version, out, check, tolerance, registry) -> None:
       gan export fashion-cdcgan
       gan export my-gan --version 3 --out web/generator.onnx
     """
-    from app.pool import ModelUnavailable
+    from config.settings import CommonSettings
+    from models.checkpoint import CheckpointError, load_generator
+    from models.names import InvalidName
     from models.onnx_export import check_onnx, export_onnx
+    from models.registry import VersionNotFound
 
+    store = CommonSettings(registry_dir=registry).registry()
     try:
-        loaded = local_pool(registry).get(model, version)
-    except ModelUnavailable as e:
+        version = store.resolve(model, version)
+        generator, metadata = load_generator(store.path(model, version))
+    except (InvalidName, VersionNotFound, CheckpointError) as e:
         raise click.ClickException(str(e)) from None
-    out = out or Path(f"{loaded.name}-{loaded.version}.onnx")
+    out = out or Path(f"{model}-{version}.onnx")
     try:
-        export_onnx(loaded.generator, loaded.metadata, out, loaded.name, loaded.version)
+        export_onnx(generator, metadata, out, model, version)
     except ImportError as e:
         raise click.ClickException(f"{e}; install the export extra: pip install '.[export]'") from None
-    click.echo(f"wrote {out} ({out.stat().st_size // 1024} KiB) from {loaded.name} version {loaded.version}")
+    click.echo(f"wrote {out} ({out.stat().st_size // 1024} KiB) from {model} version {version}")
     if not check:
         return
     try:
-        result = check_onnx(out, loaded.generator, loaded.metadata, tolerance=tolerance)
+        result = check_onnx(out, generator, metadata, tolerance=tolerance)
     except ImportError:
         click.echo("onnxruntime is not installed: the file was not checked", err=True)
         return

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import api_option, local_pool, registry_option, request
+from cli.common import api_option, local_runner, registry_option, request
 
 
 def _seeds(value: str | None) -> list[int] | None:
@@ -34,19 +34,25 @@ def _latents(path: Path | None) -> list[list[float]] | None:
         raise click.BadParameter("a JSON list of latents, each a list of numbers", param_hint="--latents") from None
 
 
-def _render_local(registry: Path, model: str, version: str, seeds, latents, n, label, truncation):
-    """(names, images) from the registry on disk, by the same code the API serves with."""
-    from app.errors import InvalidRequest
-    from app.generation import latents_for, random_seeds, render, resolve_labels
-    from app.pool import ModelUnavailable
+def _render_local(registry: Path, model: str, version: str, seeds, latents, n, label, truncation, grid):
+    """(version, seeds, PNGs) from the registry on disk, by the same code the API serves with."""
+    from app.serving import InvalidRequest, Job, checked_latents, label_indices, random_seeds
+    from models.checkpoint import CheckpointError
+    from models.names import InvalidName
+    from models.registry import VersionNotFound
 
+    runner = local_runner(registry)
     try:
-        loaded = local_pool(registry).get(model, version)
+        loaded = runner.get(model, runner.registry.resolve(model, version))
         seeds = random_seeds(n) if n else seeds
-        z = latents_for(loaded, latents, None if latents is not None else seeds, "latents")
-        labels = resolve_labels(None if label is None else [label], len(z), loaded, "label")
-        return loaded.version, seeds, render(loaded, z, labels, truncation)
-    except ModelUnavailable as e:
+        count = len(latents) if latents is not None else len(seeds)
+        job = Job(seeds=None if latents is not None else seeds, truncation=truncation,
+                  latents=None if latents is None else checked_latents(latents, loaded, "latents"),
+                  labels=label_indices(None if label is None else [label], count, loaded, "label"),
+                  output="png" if grid else "pngs")
+        [pngs] = runner.render(loaded.name, loaded.version, [job])
+        return loaded.version, seeds, pngs
+    except (InvalidName, VersionNotFound, CheckpointError) as e:
         raise click.ClickException(str(e)) from None
     except InvalidRequest as e:
         raise click.ClickException(f"{e.field}: {e.message}") from None
@@ -82,11 +88,8 @@ def generate(model, version, seeds, latents_file, count, label, truncation, out,
     parsed_label = int(label) if label is not None and label.isdigit() else label
     out.mkdir(parents=True, exist_ok=True)
     if local:
-        from models import images as imaging
-
-        served, seeds, images = _render_local(registry, model, version, seeds, latents, count, parsed_label, truncation)
-        pngs = [imaging.encode_png(imaging.grid(images) if len(images) > 1 else images[0])] if grid else \
-            [imaging.encode_png(image) for image in images]
+        served, seeds, pngs = _render_local(registry, model, version, seeds, latents, count, parsed_label,
+                                            truncation, grid)
     else:
         body = {"model": model, "version": version, "truncation": truncation,
                 **({"seeds": seeds} if seeds else {"latents": latents} if latents else {"n": count})}

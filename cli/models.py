@@ -10,10 +10,9 @@ from cli.common import registry_option
 
 
 def _store(registry):
-    from app.pool import registry_from
-    from app.settings import Settings
+    from config.settings import CommonSettings
 
-    return registry_from(registry, Settings(registry_dir=registry).shipped_registry_dir)
+    return CommonSettings(registry_dir=registry).registry()
 
 
 @click.group()

@@ -98,8 +98,7 @@ def train_local(spec, registry: Path, device_name: str) -> None:
     from worker.trainer import Callbacks, Trainer
 
     settings = WorkerSettings(registry_dir=registry)
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(settings.torch_thread_count())
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device_name == "auto" else device_name)
     try:
         data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, settings.fashion_mnist_dir,

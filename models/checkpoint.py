@@ -113,6 +113,14 @@ def load_generator(directory: Path, device: str | torch.device = "cpu") -> tuple
     return generator.to(device).eval().requires_grad_(False), metadata
 
 
+def has_training_state(directory: Path) -> bool:
+    """Whether a version can be resumed from: the shipped default, for one, keeps only the generator."""
+    try:
+        return TRAINING in read_metadata(directory)["files"]
+    except (CheckpointError, OSError):
+        return False
+
+
 def load_training_state(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and string metadata of training.safetensors, for resuming a job."""
     metadata = read_metadata(directory)

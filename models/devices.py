@@ -44,7 +44,7 @@ def resolve_device(setting: str) -> torch.device:
 
 def cpu_has_native_bf16() -> bool:
     """Whether oneDNN runs bf16 natively here (AVX-512 BF16, AMX); elsewhere it is emulated, and a bf16
-    convolution took 26x as long as fp32 on an AVX2-only CPU (docs/benchmarks.md, run F)."""
+    convolution took 26x as long as fp32 on an AVX2-only CPU (docs/benchmarks.md, Precision)."""
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 

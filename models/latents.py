@@ -45,3 +45,10 @@ def walk(a: torch.Tensor, b: torch.Tensor, steps: int, method: str) -> torch.Ten
     if method == "lerp":
         return lerp(a, b, t)
     raise ValueError("method must be 'slerp' or 'lerp'")
+
+
+def walk_labels(start: int, end: int, steps: int, classes: int) -> torch.Tensor:
+    """(steps, classes) class vectors from one class to another, walked as `walk` walks the latents."""
+    t = torch.linspace(0, 1, steps)[:, None]
+    one_hot = torch.nn.functional.one_hot
+    return (1 - t) * one_hot(torch.tensor(start), classes) + t * one_hot(torch.tensor(end), classes)

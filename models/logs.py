@@ -68,4 +68,5 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> logging.Handler
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False
+    access.disabled = True  # not even a record is made for it
     return handler

@@ -3,7 +3,8 @@
 Writers build a version in a temporary directory beside its final place and rename it in; the rename is
 atomic within one filesystem, so a reader sees a whole version or none, and it fails if the version exists,
 so two writers can never take the same number. Read-only roots (the shipped default) are listed after the
-writable one; a model's versions are the union of all roots.
+writable one; a model's versions are the union of all roots. `resolve` is the one place where `latest`, `best`
+and version numbers are turned into the version they name.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from models.names import format_version, parse_version, validate_model_name
+from models.names import ALIASES, format_version, parse_version, validate_model_name
 
 TMP_PREFIX = ".tmp-"
 BEST_POINTER = "BEST"
@@ -92,6 +93,19 @@ class Registry:
                 continue
         return None
 
+    def resolve(self, model: str, version: str) -> str:
+        """The version that `latest`, `best` or a version number names; VersionNotFound when there is none,
+        InvalidName for a name that can never be one."""
+        if version in ALIASES:
+            found = self.latest(model) if version == "latest" else self.best(model)
+            if found is None:
+                raise VersionNotFound(f"model {model!r} has no {version!r} version"
+                                      + ("" if self.versions(model) else ": unknown model"))
+            return found
+        found = format_version(parse_version(version))
+        self.path(model, found)
+        return found
+
     # writing
 
     def publish(self, model: str, build: Callable[[Path], None]) -> str:
@@ -158,6 +172,11 @@ class Registry:
                 except FileNotFoundError:
                     continue
         return removed
+
+
+def open_registry(root: Path, shipped: Path | None = None) -> Registry:
+    """The writable registry at `root`, with the shipped default's read-only registry behind it when present."""
+    return Registry(root, read_only_roots=(shipped,) if shipped is not None and shipped.is_dir() else ())
 
 
 def _tmp_name() -> str:

@@ -24,5 +24,5 @@ trap 'kill $worker_pid 2>/dev/null; wait $worker_pid 2>/dev/null' EXIT INT TERM
 echo "worker running (pid $worker_pid, log var/log/worker.log); API on http://127.0.0.1:8000" >&2
 # the API runs its forward passes in its inference process on all cores but one (GAN_TORCH_THREADS=0), keeping
 # a core for HTTP; passive waits keep the API's idle OpenMP threads from spinning against the worker's (the
-# inference process waits passively unless told otherwise; this covers GAN_INFERENCE_PROCESS=false too)
+# inference process waits passively unless told otherwise)
 OMP_WAIT_POLICY=PASSIVE .venv/bin/uvicorn app.main:app --host 127.0.0.1 --port "${PORT:-8000}"

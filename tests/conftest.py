@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
@@ -29,16 +30,21 @@ def tiny_registry(tmp_path_factory) -> Path:
 
 
 def make_settings(registry: Path, redis_url: str = "redis://127.0.0.1:1/0", **overrides) -> Settings:
-    """Settings of an app under test. Its forwards run on the API's inference thread unless a test asks for the
-    inference process (tests/app/test_process_engine.py and the tests that start the real server): a process
-    per app would add a second of torch's import to each of the suite's hundreds of apps."""
-    return Settings(registry_dir=registry, shipped_registry_dir=registry / ".none", redis_url=redis_url,
-                    watch_interval_s=0.2, **{"inference_process": False, **overrides})
+    """Settings of an app under test: the registry given, no shipped root unless asked, a quick registry poll."""
+    return Settings(registry_dir=registry, redis_url=redis_url,
+                    **{"shipped_registry_dir": registry / ".none", "watch_interval_s": 0.2, **overrides})
+
+
+def make_app(registry: Path, redis_url: str = "redis://127.0.0.1:1/0", inference_process: bool = False,
+             **overrides) -> FastAPI:
+    """An app under test. Its inference server runs on a thread of this process unless the test asks for the
+    inference process: a process per app would add a second of torch's import to each of the suite's apps."""
+    return create_app(make_settings(registry, redis_url, **overrides), inference_in_process=not inference_process)
 
 
 @pytest.fixture
 def live(tiny_registry: Path, redis_server: RedisServer):
     """The app over real HTTP, serving the tiny registry, with a real Redis for /train."""
-    with LiveServer(create_app(make_settings(tiny_registry, redis_server.url))) as server:
+    with LiveServer(make_app(tiny_registry, redis_server.url)) as server:
         with server.client() as client:
             yield client

@@ -13,7 +13,6 @@ from redis import Redis
 from rq import Queue
 
 from models.logs import configure_logging
-from models.registry import Registry
 from worker.recovery import TrainingWorker
 from worker.settings import get_settings
 
@@ -34,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         logging.getLogger("worker").error("GAN_DEVICE: %s", problem)
         return 2
-    removed = Registry(settings.registry_dir).clean_debris()
+    removed = settings.registry().clean_debris()
     if removed:
         logging.getLogger("worker").info("removed %d half-written versions left by a dead worker", len(removed))
     connection = Redis.from_url(settings.redis_url)

@@ -17,6 +17,7 @@ from rq import get_current_job
 from rq.job import Job
 
 from models import checkpoint, evaluations, jobfiles
+from models.cancellation import cancel_key
 from models.devices import resolve_device as _resolve_device
 from models.evaluation import FULL_N, evaluate as evaluate_generator
 from models.names import InvalidName
@@ -24,6 +25,7 @@ from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec
 from worker import datasets
 from worker.announce import announce
+from worker.datasets import TrainingData
 from worker.model_lock import Canceled, ModelLock
 from worker.scoring import Scorer, reference_for
 from worker.settings import WorkerSettings, get_settings
@@ -31,7 +33,6 @@ from worker.trainer import Callbacks, Checkpoint, Progress, Trainer
 
 log = logging.getLogger(__name__)
 
-CANCEL_KEY = "gan:cancel:{job_id}"  # the API sets it; the loop polls it
 JOBS_DIR = jobfiles.JOBS_DIR  # per-job artefacts (sample grids, metrics) inside the registry root
 
 
@@ -72,14 +73,9 @@ def _resume_state(registry: Registry, spec: TrainSpec, versions: list[str]):
     if versions:
         model, version = spec.model, versions[-1]
     elif spec.resume is not None:
-        model, version = spec.resume.model, spec.resume.version
+        model = spec.resume.model
         try:
-            if version in ("latest", "best"):
-                found = registry.latest(model) if version == "latest" else registry.best(model)
-                if found is None:
-                    raise VersionNotFound(f"model {model!r} has no {version!r} version to resume from")
-                version = found
-            registry.path(model, version)
+            version = registry.resolve(model, spec.resume.version)
         except (VersionNotFound, InvalidName) as e:
             raise ValueError(f"cannot resume: {e}") from None
     else:
@@ -101,9 +97,8 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     settings = get_settings()
     job = get_current_job()
     spec = TrainSpec.model_validate(spec_dict)
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
-    registry = Registry(settings.registry_dir)
+    torch.set_num_threads(settings.torch_thread_count())
+    registry = settings.registry()
     registry.clean_debris()  # a retry after a horse killed mid-publish: its parent worker never restarted
     meta = job.meta
     meta.setdefault("versions", [])
@@ -113,7 +108,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     job.save_meta()
 
     def should_stop() -> bool:
-        return bool(job.connection.exists(CANCEL_KEY.format(job_id=job.id)))
+        return bool(job.connection.exists(cancel_key(job.id)))
 
     def waiting() -> None:
         meta["waiting"] = f"another job is training model {spec.model!r}; this one starts when it ends"
@@ -136,6 +131,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
 
 def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Registry, meta: dict[str, Any],
            should_stop: Callable[[], bool]) -> dict[str, Any]:
+    device = resolve_device(settings.device)
     try:
         data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, settings.fashion_mnist_dir,
                              settings.data_root_paths, seed=spec.seed)
@@ -145,19 +141,27 @@ def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Regist
         if resume is not None:
             meta["resumed_from_step"] = int(resume[1]["step"])
         job.save_meta()
-        trainer = Trainer(spec, data, Callbacks(publish=lambda c: None), resolve_device(settings.device),
-                          progress_every_s=settings.progress_every_s, resume=resume)
+        callbacks = _job_callbacks(job, spec, settings, registry, data, meta, should_stop, device)
+        # the callbacks come first: the trainer may warn as it is built (e.g. bf16 emulated on this CPU)
+        trainer = Trainer(spec, data, callbacks, device, progress_every_s=settings.progress_every_s, resume=resume)
     except (ValueError, OSError) as e:  # the user's to fix: say so in the job, not only in a traceback
         meta["error"] = str(e)
         job.save_meta()
         job.retries_left = 0  # a bad spec or dataset fails the same way every time: no retries
         raise
+    jobfiles.truncate_metrics(job_dir(settings.registry_dir, job.id), trainer.step)
+    result = trainer.run()
+    meta["canceled"] = result.stopped
+    job.save_meta()
+    return {"model": spec.model, "versions": meta["versions"], "step": result.step, "canceled": result.stopped}
 
+
+def _job_callbacks(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Registry, data: TrainingData,
+                   meta: dict[str, Any], should_stop: Callable[[], bool], device: torch.device) -> Callbacks:
+    """What the training loop reports to: the registry (scored versions), the job's meta and its files."""
     directory = job_dir(settings.registry_dir, job.id)
     samples_dir = directory / jobfiles.SAMPLES
-    jobfiles.truncate_metrics(directory, trainer.step)
-    scorer = Scorer(spec, data, registry, settings.fashion_mnist_dir, settings.eval_budget_s,
-                    resolve_device(settings.device))
+    scorer = Scorer(spec, data, registry, settings.fashion_mnist_dir, settings.eval_budget_s, device)
 
     def publish(c: Checkpoint) -> str:
         metrics = scorer.score(c.metadata, c.generator_state)
@@ -199,21 +203,16 @@ def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Regist
         _write_atomically(samples_dir / f"{step:08d}.png", png)
         meta["samples_step"] = step
 
-    trainer.callbacks = Callbacks(publish=publish, progress=progress, samples=samples, should_stop=should_stop,
-                                  metrics=metrics, warning=warning)
-    result = trainer.run()
-    meta["canceled"] = result.stopped
-    job.save_meta()
-    return {"model": spec.model, "versions": meta["versions"], "step": result.step, "canceled": result.stopped}
+    return Callbacks(publish=publish, progress=progress, samples=samples, should_stop=should_stop,
+                     metrics=metrics, warning=warning)
 
 
 def evaluate(model: str, version: str, n: int = FULL_N) -> dict[str, Any]:
     """RQ job: the full protocol on one published version; the result goes to the registry's evaluations."""
     settings = get_settings()
     job = get_current_job()
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
-    registry = Registry(settings.registry_dir, read_only_roots=tuple(settings.read_only_root_paths))
+    torch.set_num_threads(settings.torch_thread_count())
+    registry = settings.registry()
     device = resolve_device(settings.device)
     generator, metadata = checkpoint.load_generator(registry.path(model, version), device)
     try:

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.charts import metrics_chart
-from app.deps import PoolDep, QueueDep
+from app.deps import CatalogDep, QueueDep
 from app.errors import NotFound
-from app.routes.models import _version_info
+from app.plots import plot_quality
 from app.schemas import EvaluateRequest, JobAccepted
 from app.security import Expensive, WriteAccess
+from models.names import InvalidName
+from models.registry import VersionNotFound
 
 router = APIRouter(prefix="/models", tags=["quality"])
 
@@ -31,28 +32,24 @@ def _comparable_series(info: dict[str, dict[str, Any]]) -> tuple[list[dict[str, 
 
 @router.get("/{name}/metrics.png", responses={200: {"content": {"image/png": {}}}},
             summary="FD and KID of each scored version against its training step")
-def metrics_png(name: str, pool: PoolDep) -> Response:
-    _, info = _version_info(pool, name)
-    series, newest = _comparable_series(info)
-    best = pool.registry.best(name)
+def metrics_png(name: str, catalog: CatalogDep) -> Response:
+    series, newest = _comparable_series(catalog.details(name))
+    best = catalog.registry.best(name)
     best_step = next((p["step"] for p in series if p["version"] == best), None)
-    png = metrics_chart(name, [(p["step"], p["fd"]) for p in series],
-                        [(p["step"], p["kid"]) for p in series if p.get("kid") is not None],
-                        newest and newest.get("n"), newest and newest.get("extractor"), best_step)
+    png = plot_quality(name, [(p["step"], p["fd"]) for p in series],
+                       [(p["step"], p["kid"]) for p in series if p.get("kid") is not None],
+                       newest and newest.get("n"), newest and newest.get("extractor"), best_step)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
 
 
 @router.post("/{name}/versions/{version}/evaluate", status_code=202, response_model=JobAccepted,
              summary="Queue a full evaluation (N = 10,000 by default) of one version")
-def evaluate(name: str, version: str, queue: QueueDep, pool: PoolDep, request: Request, _key: WriteAccess,
+def evaluate(name: str, version: str, queue: QueueDep, catalog: CatalogDep, request: Request, _key: WriteAccess,
              _rate: Expensive, body: Annotated[EvaluateRequest | None, Body()] = None) -> JSONResponse:
-    versions, info = _version_info(pool, name)
-    pinned = {"latest": versions[-1], "best": pool.registry.best(name)}.get(version, version)
-    if pinned is None:
-        raise NotFound(f"model {name!r} has no 'best' version yet")
-    pinned = pinned.zfill(6) if pinned.isdigit() else pinned
-    if pinned not in info:
-        raise NotFound(f"model {name!r} has no version {version!r}; versions: {', '.join(versions)}")
+    try:
+        pinned = catalog.registry.resolve(name, version)
+    except (InvalidName, VersionNotFound) as e:
+        raise NotFound(str(e)) from None
     job_id = queue.submit_evaluation(name, pinned, (body or EvaluateRequest()).n)
     url = str(request.url_for("job_status", job_id=job_id))
     return JSONResponse(JobAccepted(id=job_id, status="queued", status_url=url).model_dump(),

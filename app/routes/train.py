@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.deps import PoolDep, QueueDep, SettingsDep
+from app.deps import CatalogDep, QueueDep, SettingsDep
 from app.errors import InvalidRequest
-from app.schemas import JobAccepted, JobOut, JobsOut, TrainRequest
+from app.schemas import JobAccepted, JobId, JobOut, JobsOut, TrainRequest
 from app.security import Expensive, WriteAccess
 from models.names import InvalidName
+from models.checkpoint import has_training_state
 from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec, resolve_dataset_path
 
 router = APIRouter(prefix="/train", tags=["training"])
 
-# RQ's own rule for job ids; anything else could never name a job (and RQ raises on it)
-JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$", description="the id POST /train answered")]
-
-
-def check_limits(spec: TrainSpec, settings) -> None:
-    if spec.steps > settings.max_train_steps:
-        raise InvalidRequest("steps", f"at most {settings.max_train_steps} steps per job")
-    if spec.batch_size > settings.max_batch_size:
-        raise InvalidRequest("batch_size", f"at most {settings.max_batch_size} images per batch")
-    if max(spec.height, spec.width) > settings.max_image_side:
-        raise InvalidRequest("image_size", f"image sides of at most {settings.max_image_side} pixels")
+def check_dataset(spec: TrainSpec, settings) -> None:
     if spec.dataset.path is not None:
         try:
             resolve_dataset_path(spec.dataset.path, settings.data_root_paths)
@@ -36,35 +25,36 @@ def check_limits(spec: TrainSpec, settings) -> None:
 
 
 def check_resume(spec: TrainSpec, registry: Registry) -> None:
-    """A job that resumes from a version nobody can find would only fail in the worker: refuse it now."""
+    """A job that resumes from a version nobody can find, or one without the training state, would only fail
+    in the worker: refuse it now."""
     if spec.resume is None:
         return
-    model, version = spec.resume.model, spec.resume.version
+    model = spec.resume.model
     try:
-        if version == "latest":
-            version = registry.latest(model) or ""
-        elif version == "best":
-            version = registry.best(model) or ""
-        registry.path(model, version)
+        version = registry.resolve(model, spec.resume.version)
+        resumable = has_training_state(registry.path(model, version))
     except (VersionNotFound, InvalidName):
         raise InvalidRequest("resume", f"model {model!r} has no version {spec.resume.version!r} to resume from; "
                              f"versions: {', '.join(registry.versions(model)) or 'none'}") from None
+    if not resumable:
+        raise InvalidRequest("resume", f"version {version} of {model!r} keeps no training state (the "
+                             "discriminator and optimizers) to resume from; resume from a version a job published")
 
 
 def check_queue(name: str | None, settings) -> str:
     if name is None:
-        return settings.queue
+        return settings.queue_names[0]
     if name not in settings.queue_names:
         raise InvalidRequest("queue", f"unknown queue {name!r}; valid: {', '.join(settings.queue_names)}")
     return name
 
 
 @router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a training job")
-def submit(body: TrainRequest, queue: QueueDep, settings: SettingsDep, pool: PoolDep, request: Request,
+def submit(body: TrainRequest, queue: QueueDep, settings: SettingsDep, catalog: CatalogDep, request: Request,
            _key: WriteAccess, _rate: Expensive) -> JSONResponse:
     spec = body.spec()
-    check_limits(spec, settings)
-    check_resume(spec, pool.registry)
+    check_dataset(spec, settings)
+    check_resume(spec, catalog.registry)
     job_id = queue.submit(spec, check_queue(body.queue, settings))
     url = str(request.url_for("job_status", job_id=job_id))
     return JSONResponse(JobAccepted(id=job_id, status="queued", status_url=url).model_dump(),

@@ -7,8 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from app.inference import _one_by_one, _probe_inputs, _runner, _with_cast_weights, forward_images, prepare, preparer
-from app.pool import GeneratorPool, registry_from
+from app.serving.prepare import _one_by_one, _probe_inputs, _runner, _with_cast_weights, prepare
 from models.dcgan import DCGANConfig, Generator, init_weights
 from models.latents import seed_latents
 
@@ -28,7 +27,7 @@ def conditional() -> Generator:
 
 @pytest.mark.parametrize("use_graph", [True, False])
 def test_bf16_serves_cast_weights_with_autocasts_bytes_in_any_batch(conditional, use_graph):
-    prepared = prepare(conditional, CPU, 100, [str(i) for i in range(10)], precision="bf16", use_graph=use_graph)
+    prepared = prepare(conditional, CPU, 100, [str(i) for i in range(10)], precision="bf16", trace=use_graph)
     assert prepared.precision == "bf16" and prepared.cast_weights and prepared.graph == use_graph
     # the loaded generator keeps its fp32 weights: fp32 references and fallbacks run on it
     assert all(p.dtype == torch.float32 for p in conditional.parameters())
@@ -77,18 +76,3 @@ def test_only_plain_layers_are_cast_and_only_when_the_bytes_agree():
     same, same_forward, was_cast = _with_cast_weights(model, CPU, "bf16", forward, z, labels, wrong)
     assert same is model and same_forward is forward and not was_cast
     assert _with_cast_weights(model, CPU, "fp32", forward, z, labels, alone)[2] is False
-
-
-def test_a_pool_keeping_no_generators_frees_the_fp32_weights_and_renders_the_same(tiny_registry):
-    """Once prepared, a version needs only its prepared forward (which holds the cast copy): the loaded fp32
-    generator is freed, and the images stay those of a pool that keeps it."""
-    prepare = preparer(lambda name: "bf16", tolerance=255, channels_last=True)
-    registry = registry_from(tiny_registry, tiny_registry / "none")
-    kept = GeneratorPool(registry, CPU, prepare=prepare).get("bars-cond", "2")
-    lean = GeneratorPool(registry, CPU, prepare=prepare, keep_generators=False).get("bars-cond", "2")
-    assert kept.generator is not None and lean.generator is None
-    assert lean.prepared.cast_weights and lean.prepared.choices() == kept.prepared.choices()
-    z, y = seed_latents(SEEDS, lean.latent_dim), torch.arange(len(SEEDS)) % len(lean.classes)
-    assert np.array_equal(forward_images(lean, z, y), forward_images(kept, z, y))
-    with pytest.raises(ValueError, match="prepare hook"):
-        GeneratorPool(registry, CPU, keep_generators=False)

@@ -7,9 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from app.main import create_app
 from models import jobfiles
-from tests.conftest import make_settings
+from tests.conftest import make_app
 from tests.support import LiveServer, train_tiny
 
 torch.set_num_threads(1)
@@ -41,7 +40,7 @@ def family_registry(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(family_registry, redis_server):
-    with LiveServer(create_app(make_settings(family_registry, redis_server.url))) as live:
+    with LiveServer(make_app(family_registry, redis_server.url)) as live:
         with live.client() as client:
             yield client, family_registry
 

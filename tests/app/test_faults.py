@@ -5,8 +5,7 @@ import shutil
 
 import pytest
 
-from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_app
 from tests.support import LiveServer, RedisServer, train_tiny, wait_until
 
 JOB = {"model": "m", "dataset": {"kind": "synthetic"}, "steps": 10}
@@ -25,7 +24,7 @@ def own_redis(tmp_path):
 
 
 def test_redis_stopped_and_restarted_while_the_api_runs(tiny_registry, own_redis):
-    app = create_app(make_settings(tiny_registry, own_redis.url, queue="faults"))
+    app = make_app(tiny_registry, own_redis.url, queues="faults")
     with LiveServer(app) as server, server.client() as client:
         assert client.post("/train", json=JOB).status_code == 202
         own_redis.stop()
@@ -55,7 +54,7 @@ def private_registry(tmp_path):
 
 def test_an_unreadable_registry_is_503_and_serving_recovers_when_it_returns(private_registry):
     away = private_registry.with_name("away")
-    with LiveServer(create_app(make_settings(private_registry))) as server, server.client() as client:
+    with LiveServer(make_app(private_registry)) as server, server.client() as client:
         assert client.post("/generate", json={"model": "served", "seeds": [1]}).status_code == 200
         private_registry.rename(away)
         private_registry.write_text("not a directory")  # unlistable, even for root
@@ -77,7 +76,7 @@ def test_an_unreadable_registry_is_503_and_serving_recovers_when_it_returns(priv
 
 def test_a_model_deleted_while_served_is_404_and_comes_back_when_restored(private_registry, tmp_path):
     body = {"model": "served", "seeds": [1]}
-    with LiveServer(create_app(make_settings(private_registry))) as server, server.client() as client:
+    with LiveServer(make_app(private_registry)) as server, server.client() as client:
         assert client.post("/generate", json=body).status_code == 200
         shutil.move(private_registry / "served", tmp_path / "kept")
 

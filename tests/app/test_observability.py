@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import REPO_ROOT, free_port, wait_until
@@ -91,11 +93,14 @@ def test_a_request_id_given_is_echoed_and_one_is_made_when_missing(live):
     assert live.get("/healthz", headers={"X-Request-ID": "a b\tc"}).headers["x-request-id"] != "a b\tc"
 
 
-def test_production_logs_are_one_json_object_per_line_with_request_id_model_and_version(tiny_registry, tmp_path):
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_production_logs_are_one_json_object_per_line_with_request_id_model_and_version(tiny_registry, tmp_path,
+                                                                                         level):
+    """Answers get an access line at DEBUG, refusals at INFO; the load of a version is logged at INFO."""
     port, log_path = free_port(), tmp_path / "api.log"
     env = {**os.environ, "GAN_LOG_FORMAT": "json", "GAN_REGISTRY_DIR": str(tiny_registry),
            "GAN_SHIPPED_REGISTRY_DIR": str(tmp_path / "none"), "GAN_REDIS_URL": "redis://127.0.0.1:1/0",
-           "GAN_TORCH_THREADS": "1"}
+           "GAN_TORCH_THREADS": "1", "GAN_LOG_LEVEL": level}
     with open(log_path, "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)],
                                   cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -105,6 +110,8 @@ def test_production_logs_are_one_json_object_per_line_with_request_id_model_and_
             wait_until(lambda: _up(client), 60, what="uvicorn")
             r = client.get("/models/bars/seeds/7.png", headers={"X-Request-ID": "trace-7"})
             assert r.status_code == 200
+            r = client.get("/models/bars/seeds/7.png", params={"label": "3"}, headers={"X-Request-ID": "trace-8"})
+            assert r.status_code == 422
     finally:
         server.terminate()
         server.wait(20)
@@ -113,10 +120,15 @@ def test_production_logs_are_one_json_object_per_line_with_request_id_model_and_
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     ours = [line for line in lines if line["request_id"] == "trace-7"]
     access = [line for line in ours if line["logger"] == "app.access"]
-    assert access and access[0]["model"] == "bars" and access[0]["version"] == "000002"
-    assert access[0]["endpoint"] == "/models/{name}/seeds/{seed}.png" and access[0]["status"] == 200
+    if level == "DEBUG":
+        assert access and access[0]["model"] == "bars" and access[0]["version"] == "000002"
+        assert access[0]["endpoint"] == "/models/{name}/seeds/{seed}.png" and access[0]["status"] == 200
+    else:
+        assert access == []
     loads = [line for line in ours if line["message"].startswith("loaded")]
     assert loads and loads[0]["model"] == "bars" and loads[0]["version"] == "000002"
+    [refused] = [line for line in lines if line["request_id"] == "trace-8" and line["logger"] == "app.access"]
+    assert refused["status"] == 422 and refused["level"] == "INFO"
 
 
 def _up(client) -> bool:
@@ -148,11 +160,10 @@ def test_the_worker_logs_json_lines_too(redis_server, tmp_path):
 
 
 def test_metrics_still_answer_without_redis_and_say_so(tiny_registry):
-    from app.main import create_app
-    from tests.conftest import make_settings
+    from tests.conftest import make_app
     from tests.support import LiveServer
 
-    app = create_app(make_settings(tiny_registry, f"redis://127.0.0.1:{free_port()}/0"))
+    app = make_app(tiny_registry, f"redis://127.0.0.1:{free_port()}/0")
     with LiveServer(app) as server, server.client() as client:
         samples = scrape(client)
     assert value(samples, "gan_redis_up") == 0

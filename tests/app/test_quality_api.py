@@ -7,11 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from app.main import create_app
 from models import checkpoint
 from models.registry import Registry
 from models.spec import TrainSpec
-from tests.conftest import make_settings
+from tests.conftest import make_app
 from tests.support import LiveServer
 from worker.datasets import synthetic
 from worker.scoring import Scorer
@@ -43,7 +42,7 @@ def scored_registry(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def quality_live(scored_registry, redis_server):
-    with LiveServer(create_app(make_settings(scored_registry, redis_server.url, queue="quality-api"))) as server:
+    with LiveServer(make_app(scored_registry, redis_server.url, queues="quality-api")) as server:
         with server.client() as client:
             yield client
 
@@ -102,7 +101,7 @@ def test_the_sample_grid_of_best_redirects_to_the_pinned_version(quality_live):
 
 def test_evaluate_needs_a_write_key_when_keys_are_set(scored_registry, redis_server):
     key = "quality-key-0123456789"
-    app = create_app(make_settings(scored_registry, redis_server.url, api_keys=key, queue="quality-keyed"))
+    app = make_app(scored_registry, redis_server.url, api_keys=key, queues="quality-keyed")
     with LiveServer(app) as server, server.client() as client:
         assert client.post("/models/scored/versions/1/evaluate").status_code == 401
         assert client.post("/models/scored/versions/1/evaluate",

@@ -6,14 +6,13 @@ import numpy as np
 from PIL import Image
 
 from app.main import create_app
-from app.settings import SHIPPED_REGISTRY, Settings
+from app.settings import Settings
 from tests.support import LiveServer
 
 
 def test_the_shipped_default_is_served_from_an_empty_registry(tmp_path):
-    settings = Settings(registry_dir=tmp_path / "empty", shipped_registry_dir=SHIPPED_REGISTRY,
-                        redis_url="redis://127.0.0.1:1/0")
-    with LiveServer(create_app(settings)) as server, server.client() as client:
+    settings = Settings(registry_dir=tmp_path / "empty", redis_url="redis://127.0.0.1:1/0")
+    with LiveServer(create_app(settings, inference_in_process=True)) as server, server.client() as client:
         models = {m["name"]: m for m in client.get("/models").json()["models"]}
         default = models["fashion-cdcgan"]
         assert default["conditional"] and "Sneaker" in default["classes"]
@@ -33,10 +32,9 @@ def test_the_shipped_default_draws_the_requested_class(tmp_path):
 
     from models.evaluator import load_evaluator
 
-    settings = Settings(registry_dir=tmp_path / "empty", shipped_registry_dir=SHIPPED_REGISTRY,
-                        redis_url="redis://127.0.0.1:1/0")
+    settings = Settings(registry_dir=tmp_path / "empty", redis_url="redis://127.0.0.1:1/0")
     images, wanted = [], []
-    with LiveServer(create_app(settings)) as server, server.client() as client:
+    with LiveServer(create_app(settings, inference_in_process=True)) as server, server.client() as client:
         classes = client.get("/models/fashion-cdcgan").json()["classes"]
         for index, name in enumerate(classes):
             body = client.post("/generate", json={"model": "fashion-cdcgan", "seeds": list(range(20)),

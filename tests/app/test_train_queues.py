@@ -1,4 +1,4 @@
-"""A job may ask for a queue (e.g. `gpu` or `cpu`), one of those configured; the default is GAN_QUEUE."""
+"""A job may ask for a queue (e.g. `gpu` or `cpu`), one of GAN_QUEUES; the default is the first of them."""
 
 import pytest
 from redis import Redis
@@ -14,10 +14,10 @@ JOB = {"model": "q-model", "dataset": {"kind": "synthetic"}, "steps": 1, "batch_
 @pytest.fixture
 def queues(tmp_path, tiny_registry, redis_server):
     names = {"default": f"training-{tmp_path.name}", "gpu": f"gpu-{tmp_path.name}", "cpu": f"cpu-{tmp_path.name}"}
-    settings = make_settings(tiny_registry, redis_server.url, queue=names["default"],
-                             allowed_queues=f"{names['gpu']}, {names['cpu']}")
+    settings = make_settings(tiny_registry, redis_server.url,
+                             queues=f"{names['default']}, {names['gpu']}, {names['cpu']}")
     redis = Redis.from_url(redis_server.url)
-    with LiveServer(create_app(settings)) as server, server.client() as client:
+    with LiveServer(create_app(settings, inference_in_process=True)) as server, server.client() as client:
         yield client, names, lambda name: Queue(name, connection=redis).job_ids
 
 

@@ -9,7 +9,8 @@ import torch
 from redis import Redis
 
 from app.main import create_app
-from app.pool import GeneratorPool
+from app.serving.catalog import Catalog
+from app.serving.runner import Runner
 from models.registry import Registry
 from models.notifications import VERSIONS_CHANNEL, VersionLanded
 from tests.conftest import make_settings
@@ -27,7 +28,7 @@ def _serving(tmp_path, redis_url, **overrides):
     registry = tmp_path / "registry"
     train_tiny(registry, "m", "dcgan", steps=1)
     settings = make_settings(registry, redis_url).model_copy(update={"watch_interval_s": SLOW_POLL_S, **overrides})
-    return registry, create_app(settings)
+    return registry, create_app(settings, inference_in_process=True)
 
 
 def _time_to_serve(client, version: str, timeout: float) -> float:
@@ -52,15 +53,6 @@ def test_a_replica_that_missed_the_notification_catches_up_on_its_next_poll(tmp_
     with LiveServer(app) as server, server.client() as client:
         assert _served_version(client) == "000001"
         train_tiny(registry, "m", "dcgan", steps=1)  # published with no notice at all
-        _time_to_serve(client, "000002", timeout=5)
-
-
-def test_with_notifications_off_no_listener_runs_and_polling_still_swaps(tmp_path, redis_server):
-    registry, app = _serving(tmp_path, redis_server.url, watch_interval_s=0.3, version_notifications=False)
-    with LiveServer(app) as server, server.client() as client:
-        assert client.get("/readyz").json()["version_notifications"]["enabled"] is False
-        assert _served_version(client) == "000001"
-        train_tiny(registry, "m", "dcgan", steps=1)
         _time_to_serve(client, "000002", timeout=5)
 
 
@@ -98,14 +90,15 @@ def test_junk_on_the_channel_is_ignored_and_the_listener_keeps_going(tmp_path, r
 
 
 def test_a_notice_that_outruns_the_shared_filesystem_is_checked_again_until_the_version_shows(tmp_path):
-    # on NFS another host's directory listing can lag the notice: the pool looks again shortly after
+    # on NFS another host's directory listing can lag the notice: the catalog looks again shortly after
     staging, registry = tmp_path / "staging", tmp_path / "registry"
     train_tiny(staging, "m", "dcgan", steps=2, checkpoint_every=1)
     (registry / "m").mkdir(parents=True)
     os.rename(staging / "m" / "000001", registry / "m" / "000001")
-    pool = GeneratorPool(Registry(registry), torch.device("cpu"))  # no watcher thread: only notices move it
-    assert pool.get("m").version == "000001"
-    pool.notice("m", "000002", retry_delays_s=(0.1, 0.2, 0.4))  # not visible yet
+    # a runner in this process stands in for the inference process; no watcher thread: only notices move it
+    catalog = Catalog(Registry(registry), Runner(Registry(registry), torch.device("cpu")))
+    assert catalog.get("m").version == "000001"
+    catalog.notice("m", "000002", retry_delays_s=(0.1, 0.2, 0.4))  # not visible yet
     time.sleep(0.15)
     os.rename(staging / "m" / "000002", registry / "m" / "000002")  # shows up after the first look
-    wait_until(lambda: pool.get("m").version == "000002", 2, interval=0.02, what="the delayed version")
+    wait_until(lambda: catalog.get("m").version == "000002", 2, interval=0.02, what="the delayed version")

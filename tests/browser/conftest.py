@@ -11,8 +11,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_app
 from tests.support import REPO_ROOT, LiveServer, worker_process
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
@@ -33,7 +32,7 @@ def stack(tmp_path_factory, tiny_registry, redis_server):
            "GAN_PROGRESS_EVERY_S": "0.2", "GAN_TORCH_THREADS": "1"}
     worker = worker_process(env, root / "worker.log")
     try:
-        with LiveServer(create_app(make_settings(registry, redis_server.url, queue=queue))) as server:
+        with LiveServer(make_app(registry, redis_server.url, queues=queue)) as server:
             yield server.url
     finally:
         worker.terminate()

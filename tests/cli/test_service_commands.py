@@ -23,7 +23,7 @@ def service(tmp_path_factory, tiny_registry, redis_server):
     registry = root / "registry"
     shutil.copytree(tiny_registry, registry)
     port, queue = free_port(), f"training-{root.name}"
-    env = {"GAN_REDIS_URL": redis_server.url, "GAN_QUEUE": queue, "GAN_QUEUES": queue,
+    env = {"GAN_REDIS_URL": redis_server.url, "GAN_QUEUES": queue,
            "GAN_PROGRESS_EVERY_S": "0.2", "GAN_WATCH_INTERVAL_S": "0.2"}
     server = gan_process("serve", "--port", str(port), registry=registry, log_path=root / "serve.log", **env)
     worker = gan_process("worker", registry=registry, log_path=root / "worker.log", **env)
@@ -89,4 +89,4 @@ def test_commands_say_when_the_service_is_unreachable(tmp_path):
 def test_the_service_refuses_a_bad_job_and_the_command_shows_why(service):
     url, registry, _ = service
     result = CliRunner().invoke(gan_group, ["train", "--api", url, "--model", "big", "--batch-size", "100000"])
-    assert result.exit_code == 1 and "batch_size" in result.output and "at most" in result.output
+    assert result.exit_code == 1 and "batch_size" in result.output and "less than or equal to 512" in result.output

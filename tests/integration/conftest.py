@@ -2,8 +2,7 @@
 
 import pytest
 
-from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_app
 from tests.support import LiveServer, worker_process
 
 
@@ -17,7 +16,7 @@ def stack(tmp_path, redis_server):
            "GAN_PROGRESS_EVERY_S": "0.2", "GAN_TORCH_THREADS": "1"}
     worker = worker_process(env, tmp_path / "worker.log")
     try:
-        with LiveServer(create_app(make_settings(registry, redis_server.url, queue=queue))) as server:
+        with LiveServer(make_app(registry, redis_server.url, queues=queue)) as server:
             with server.client() as client:
                 yield client, tmp_path / "worker.log"
     finally:

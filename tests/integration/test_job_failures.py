@@ -21,9 +21,9 @@ def stack(tmp_path, redis_server):
     env = {"GAN_REGISTRY_DIR": str(registry), "GAN_REDIS_URL": redis_server.url, "GAN_QUEUES": queue,
            "GAN_DATA_ROOTS": str(data), "GAN_PROGRESS_EVERY_S": "0.2", "GAN_TORCH_THREADS": "1"}
     worker = worker_process(env, tmp_path / "worker.log")
-    settings = make_settings(registry, redis_server.url, queue=queue, data_roots=str(data), job_retries=2)
+    settings = make_settings(registry, redis_server.url, queues=queue, data_roots=str(data), job_retries=2)
     try:
-        with LiveServer(create_app(settings)) as server, server.client() as client:
+        with LiveServer(create_app(settings, inference_in_process=True)) as server, server.client() as client:
             yield client, data
     finally:
         worker.terminate()

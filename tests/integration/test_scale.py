@@ -66,8 +66,8 @@ def cluster(tmp_path, redis_server):
     workers = [worker_process({**common, "GAN_QUEUES": queue, "GAN_PROGRESS_EVERY_S": "0.5"},
                               tmp_path / f"worker-{i}.log") for i in range(WORKERS)]
     # the cache holds every model: with fewer slots than models each observer request would reload one,
-    # and the probe of each load (app/inference.py) would be timed instead of the swap
-    apis = [ApiProcess({**common, "GAN_QUEUE": queue, "GAN_WATCH_INTERVAL_S": "60", "GAN_CACHE_SIZE": "8",
+    # and the probe of each load (app/serving/prepare.py) would be timed instead of the swap
+    apis = [ApiProcess({**common, "GAN_QUEUES": queue, "GAN_WATCH_INTERVAL_S": "60", "GAN_CACHE_SIZE": "8",
                         "GAN_SHIPPED_REGISTRY_DIR": str(tmp_path / "none")}, tmp_path / f"api-{i}.log")
             for i in range(APIS)]
     try:

@@ -61,9 +61,9 @@ def stack(tmp_path, redis_server):
            # recovery in seconds rather than RQ's minutes
            "GAN_JOB_MONITORING_INTERVAL_S": "1", "GAN_HEARTBEAT_GRACE_S": "2", "GAN_MAINTENANCE_INTERVAL_S": "1"}
     workers = Workers(env, tmp_path)
-    settings = make_settings(registry, redis_server.url, queue=queue, job_retries=2)
+    settings = make_settings(registry, redis_server.url, queues=queue, job_retries=2)
     try:
-        with LiveServer(create_app(settings)) as server, server.client() as client:
+        with LiveServer(create_app(settings, inference_in_process=True)) as server, server.client() as client:
             yield client, workers, Registry(registry), Redis.from_url(redis_server.url)
     finally:
         workers.stop_all()

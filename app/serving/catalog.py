@@ -1,58 +1,55 @@
-"""The generator pool: loads versions on first use, keeps an LRU of them, and hot-swaps `latest`.
+"""The API's catalog of servable versions: which exist, `latest` and `best`, which are invalid, and hot swaps.
 
-A watcher thread polls the registry; `check(model)` does the same for one model at once, when a
-notification says a version landed (app/notifications.py). When a newer version of a model in use lands, it
-is loaded in the background and `latest` is repointed in one assignment; requests already holding the old
-generator finish on it. `latest` only moves forward, unless the version it names is deleted. A version that fails to load is
-logged once per reason, remembered as invalid with its reason and the fingerprint of its files, and skipped
-until its files change (a directory copied in file by file is retried once complete). Every version newer
-than the one served is loaded once as it lands, so a broken one shows as invalid even when a newer valid one
-hides it.
-An unreadable registry is a 503 (RegistryUnavailable), never remembered: serving recovers when it returns.
-A pool computes on one device in one dtype: its cache is that device's (run one process per GPU).
+A version is loaded once, by the inference process (`Engine.load`), which answers with its metadata and the
+probes' choices; the catalog keeps those, as plain data, for the versions in use (an LRU of `cache_size`, as
+the process keeps). The API never reads a version's weights itself.
+
+A watcher thread polls the registry; `check(model)` does the same for one model at once, when a notification
+says a version landed (app/notifications.py). When a newer version of a model in use lands, it is loaded and
+`latest` is repointed in one assignment; requests already holding the old version finish on it. `latest` only
+moves forward, unless the version it names is deleted. A version that fails to load is logged once per reason,
+remembered as invalid with its reason and the fingerprint of its files, and skipped until its files change (a
+directory copied in file by file is retried once complete). Every version newer than the one served is checked
+once as it lands, so a broken one shows as invalid even when a newer valid one hides it. An unreadable registry
+is a 503 (RegistryUnavailable), never remembered: serving recovers when it returns.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Protocol
 
-import torch
-from torch import nn
+from cachetools import LRUCache
+from starlette.concurrency import run_in_threadpool
 
-from app.inference import DTYPES, Prepared
-from models.checkpoint import CheckpointError, load_generator
+from app.errors import NotFound
+from models import evaluations
+from models.checkpoint import CheckpointError, read_metadata
 from models.names import InvalidName, format_version, parse_version, validate_model_name
-from models.registry import Registry, RegistryUnavailable, VersionNotFound
+from models.registry import Registry, VersionNotFound
 
 log = logging.getLogger(__name__)
 
-
-class ModelUnavailable(LookupError):
-    """No servable version: unknown model or version, or every candidate invalid."""
+NOTICE_RETRIES_S = (0.25, 1.0, 4.0)  # a shared filesystem's directory cache may lag a notice (NFS)
 
 
-def fingerprint(directory: Path) -> tuple:
-    """Names, sizes and modification times of a version's files: changes when any file does."""
-    try:
-        return tuple(sorted((p.name, st.st_size, st.st_mtime_ns) for p in directory.iterdir() for st in [p.stat()]))
-    except OSError:
-        return ()
+class Loader(Protocol):
+    def load(self, model: str, version: str) -> dict: ...
+
+    def check(self, model: str, version: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class LoadedModel:
+@dataclass(frozen=True, eq=False)
+class Version:
+    """A servable version as the API knows it: its metadata, and how the inference process runs it."""
+
     name: str
     version: str
-    generator: nn.Module | None  # None once prepared, where the pool keeps no generators (keep_generators)
     metadata: dict[str, Any]
-    device: torch.device
-    dtype: torch.dtype = torch.float32  # autocast dtype of forward passes
-    prepared: Prepared | None = None  # how the serving engine runs it; None: as loaded, under `dtype`
+    choices: dict[str, Any]  # the probes' choices: precision, batchable, graph, cast weights, drift from fp32
 
     @property
     def latent_dim(self) -> int:
@@ -66,19 +63,23 @@ class LoadedModel:
     def conditional(self) -> bool:
         return bool(self.classes)
 
+    @property
+    def batchable(self) -> bool:
+        return self.choices["batchable"]
 
-class GeneratorPool:
-    def __init__(self, registry: Registry, device: torch.device, cache_size: int = 3,
-                 dtype: torch.dtype = torch.float32, prepare: Callable[[LoadedModel], Prepared] | None = None,
-                 keep_generators: bool = True):
-        self.registry, self.device, self.cache_size, self.dtype = registry, device, max(1, cache_size), dtype
-        self.prepare = prepare  # runs once per load, on the loading thread
-        # False: a version keeps only what `prepare` made of it (its forward holds what it runs: a bf16 copy, a
-        # graph, or nothing where another process runs it), and the loaded fp32 generator is freed once prepared
-        if not keep_generators and prepare is None:
-            raise ValueError("keep_generators=False needs a prepare hook: the generator is what serves otherwise")
-        self.keep_generators = keep_generators
-        self._cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
+
+def fingerprint(directory: Path) -> tuple:
+    """Names, sizes and modification times of a version's files: changes when any file does."""
+    try:
+        return tuple(sorted((p.name, st.st_size, st.st_mtime_ns) for p in directory.iterdir() for st in [p.stat()]))
+    except OSError:
+        return ()
+
+
+class Catalog:
+    def __init__(self, registry: Registry, loader: Loader, cache_size: int = 3):
+        self.registry, self.loader = registry, loader
+        self._cache: LRUCache[tuple[str, str], Version] = LRUCache(maxsize=max(1, cache_size))
         self._latest: dict[str, str] = {}  # models in use -> newest version that loaded
         self._invalid: dict[tuple[str, str], tuple[str, tuple]] = {}  # (model, version) -> reason, fingerprint
         self._lock = threading.Lock()  # guards the dicts; never held while loading
@@ -96,65 +97,75 @@ class GeneratorPool:
         with self._lock:
             return {v: r for (m, v), (r, _) in self._invalid.items() if m == model}
 
-    def loaded(self) -> list[tuple[str, str]]:
-        with self._lock:
-            return list(self._cache)
-
-    def loaded_models(self) -> list[LoadedModel]:
+    def loaded(self) -> list[Version]:
         with self._lock:
             return list(self._cache.values())
 
-    def peek(self, model: str, version: str = "latest") -> LoadedModel | None:
-        """The loaded model when it is already in memory, touching no file: safe on the event loop."""
+    def details(self, model: str) -> dict[str, dict[str, Any]]:
+        """Every version of `model`, oldest first: its metadata and quality figures, and whether it is valid.
+        Read from the registry at each call (listings, not the requests that generate)."""
         try:
-            if version == "best":
-                return None  # needs the registry's record of the best version
-            with self._lock:
-                if version == "latest":
-                    version = self._latest.get(model, "")
-                    key = (model, version)
-                else:
-                    key = (model, format_version(parse_version(version)))
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    return self._cache[key]
-        except (InvalidName, ValueError):
-            return None  # get() reports it properly
-        return None
+            validate_model_name(model)
+            versions = self.registry.versions(model)
+        except InvalidName as e:
+            raise NotFound(str(e)) from None
+        if not versions:
+            raise NotFound(f"unknown model {model!r}")
+        invalid = self.invalid_versions(model)
+        info: dict[str, dict[str, Any]] = {}
+        for v in versions:
+            try:
+                metadata = read_metadata(self.registry.path(model, v))
+                # quality figures up front: scored at publish time, and full evaluations queued later
+                info[v] = {"valid": v not in invalid, "metrics": metadata.get("metrics"),
+                           "evaluations": evaluations.read(self.registry.root, model, v), "metadata": metadata}
+            except (CheckpointError, VersionNotFound, OSError) as e:
+                info[v] = {"valid": False, "error": str(e)}
+            if v in invalid:
+                info[v]["error"] = invalid[v]
+        return info
 
-    def get(self, model: str, version: str = "latest") -> LoadedModel:
+    def peek(self, model: str, version: str = "latest") -> Version | None:
+        """The version when it is already loaded, touching no file: safe on the event loop."""
+        with self._lock:
+            if version == "latest":
+                version = self._latest.get(model, "")
+            elif version.isascii() and version.isdigit() and len(version) <= 12:
+                version = format_version(int(version))
+            return self._cache.get((model, version))  # `best` needs the registry's record of it: None
+
+    async def find(self, model: str, version: str = "latest") -> Version:
+        """The version for a request: from memory, or loaded off the event loop."""
+        return self.peek(model, version) or await run_in_threadpool(self.get, model, version)
+
+    def get(self, model: str, version: str = "latest") -> Version:
         try:
             validate_model_name(model)
             if version == "latest":
                 return self._get_latest(model)
-            if version == "best":
-                best = self.registry.best(model)
-                if best is None:
-                    raise ModelUnavailable(f"model {model!r} has no 'best' version yet")
-                version = best
-            return self._get_version(model, format_version(parse_version(version)))
+            return self._get_version(model, self.registry.resolve(model, version))
         except (InvalidName, VersionNotFound) as e:
-            raise ModelUnavailable(str(e)) from None
+            raise NotFound(str(e)) from None
 
-    def _get_latest(self, model: str) -> LoadedModel:
+    def _get_latest(self, model: str) -> Version:
         with self._lock:
             current = self._latest.get(model)
         if current is not None:
             try:
                 return self._get_version(model, current)
-            except ModelUnavailable:
+            except NotFound:
                 pass  # deleted under us: fall through to the registry's newest
         versions = self.registry.versions(model)
         if not versions:
-            raise ModelUnavailable(f"unknown model {model!r}")
+            raise NotFound(f"unknown model {model!r}")
         for version in reversed(versions):
             try:
                 loaded = self._get_version(model, version)
-            except ModelUnavailable:
+            except NotFound:
                 continue
             self._advance(model, version, replacing=current)
             return loaded
-        raise ModelUnavailable(f"model {model!r} has no valid version: {self.invalid_versions(model)}")
+        raise NotFound(f"model {model!r} has no valid version: {self.invalid_versions(model)}")
 
     def _advance(self, model: str, version: str, replacing: str | None = None) -> bool:
         """Point `latest` at `version` if it is newer, or if it replaces `replacing` (gone or invalid).
@@ -171,26 +182,23 @@ class GeneratorPool:
                 return True
             return False
 
-    def _get_version(self, model: str, version: str) -> LoadedModel:
+    def _get_version(self, model: str, version: str) -> Version:
         key = (model, version)
         with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+            found = self._cache.get(key)
             invalid = self._invalid.get(key)
+        if found is not None:
+            return found
         if invalid is not None:
             self._still_invalid(model, version, invalid)
         with self._load_lock:
             with self._lock:  # another thread may have loaded it while we waited
-                if key in self._cache:
-                    return self._cache[key]
-            loaded = self._load(model, version)
-        with self._lock:
-            self._cache[key] = loaded
-            self._cache.move_to_end(key)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return loaded
+                found = self._cache.get(key)
+            if found is None:
+                found = self._load(model, version)
+                with self._lock:
+                    self._cache[key] = found
+        return found
 
     def _still_invalid(self, model: str, version: str, invalid: tuple[str, tuple]) -> None:
         """Raise for a known-bad version unless its files changed since it was found bad."""
@@ -200,7 +208,7 @@ class GeneratorPool:
         except VersionNotFound:
             changed = False
         if not changed:
-            raise ModelUnavailable(f"version {version} of {model!r} is invalid: {reason}")
+            raise NotFound(f"version {version} of {model!r} is invalid: {reason}")
 
     def _mark_invalid(self, model: str, version: str, reason: str, files: tuple) -> None:
         key = (model, version)
@@ -211,41 +219,31 @@ class GeneratorPool:
             log.error("version %s of %s is invalid and will not be served: %s", version, model, reason,
                       extra={"model": model, "version": version})
 
-    def _mark_valid(self, model: str, version: str) -> None:
-        with self._lock:
-            self._invalid.pop((model, version), None)
-
     def _directory(self, model: str, version: str) -> Path:
         try:
             return self.registry.path(model, version)
         except VersionNotFound as e:
-            raise ModelUnavailable(str(e)) from None
+            raise NotFound(str(e)) from None
 
-    def _load(self, model: str, version: str) -> LoadedModel:
-        directory = self._directory(model, version)
-        files = fingerprint(directory)
+    def _load(self, model: str, version: str) -> Version:
+        files = fingerprint(self._directory(model, version))
         try:
-            generator, metadata = load_generator(directory, self.device)
+            answer = self.loader.load(model, version)
         except CheckpointError as e:
             self._mark_invalid(model, version, str(e), files)
-            raise ModelUnavailable(f"version {version} of {model!r} is invalid: {e}") from None
-        except OSError as e:  # the disk, not the checkpoint: not remembered, so it recovers
-            raise RegistryUnavailable(f"cannot read version {version} of {model!r}: {e}") from None
-        self._mark_valid(model, version)
-        loaded = LoadedModel(model, version, generator, metadata, self.device, self.dtype)
-        if self.prepare is not None:
-            prepared = self.prepare(loaded)
-            loaded = replace(loaded, prepared=prepared, dtype=DTYPES[prepared.precision])
-        if not self.keep_generators:
-            loaded = replace(loaded, generator=None)
-        log.info("loaded %s version %s%s", model, version,
-                 "" if loaded.prepared is None else f" ({loaded.prepared.precision}, "
-                 f"{'batched' if loaded.prepared.batchable else 'one image at a time'})",
+            raise NotFound(f"version {version} of {model!r} is invalid: {e}") from None
+        except VersionNotFound as e:
+            raise NotFound(str(e)) from None
+        with self._lock:
+            self._invalid.pop((model, version), None)
+        choices = answer["choices"]
+        log.info("loaded %s version %s (%s, %s)", model, version, choices["precision"],
+                 "batched" if choices["batchable"] else "one image at a time",
                  extra={"model": model, "version": version})
-        return loaded
+        return Version(model, version, answer["metadata"], choices)
 
     def _verify(self, model: str, version: str) -> None:
-        """Load a version once on the CPU, without serving it, to find out whether it is valid; remember it if not."""
+        """Find out whether a version hidden by a newer one is valid, without serving it; remember it if not."""
         key = (model, version)
         with self._lock:
             if key in self._cache:
@@ -254,12 +252,11 @@ class GeneratorPool:
         if invalid is not None:
             try:
                 self._still_invalid(model, version, invalid)
-            except ModelUnavailable:
+            except NotFound:
                 return
-        directory = self._directory(model, version)
-        files = fingerprint(directory)
+        files = fingerprint(self._directory(model, version))
         try:
-            load_generator(directory, "cpu")  # the whole check: a truncated file can carry a matching hash
+            self.loader.check(model, version)
         except CheckpointError as e:
             self._mark_invalid(model, version, str(e), files)
         except OSError:
@@ -286,7 +283,7 @@ class GeneratorPool:
                 return
             try:
                 self._poll_model(model, current)
-            except (OSError, ModelUnavailable) as e:
+            except (OSError, NotFound) as e:
                 log.warning("cannot read the registry for %s: %s", model, e)
 
     def _poll_model(self, model: str, current: str) -> None:
@@ -300,7 +297,7 @@ class GeneratorPool:
                 continue
             try:
                 self._get_version(model, version)
-            except ModelUnavailable:
+            except NotFound:
                 continue
             chosen = version
             if self._advance(model, version, replacing=current if gone else None):
@@ -313,9 +310,9 @@ class GeneratorPool:
                 for key in [k for k in self._cache if k[0] == model and k[1] not in versions]:
                     del self._cache[key]
 
-    def notice(self, model: str, version: str, retry_delays_s: tuple[float, ...] = (0.25, 1.0, 4.0)) -> None:
+    def notice(self, model: str, version: str, retry_delays_s: tuple[float, ...] = NOTICE_RETRIES_S) -> None:
         """A worker says `version` of `model` landed: check at once, and again a little later while this host
-        cannot see it yet (the directory cache of a shared filesystem such as NFS may lag the notice)."""
+        cannot see it yet."""
         self.check(model)
         if self._caught_up(model, version) or not retry_delays_s:
             return
@@ -344,7 +341,3 @@ class GeneratorPool:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-
-def registry_from(root: Path, shipped: Path) -> Registry:
-    return Registry(root, read_only_roots=(shipped,) if shipped.is_dir() else ())

@@ -7,9 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from app.batcher import run
-from app.inference import prepare
-from app.pool import LoadedModel
+from app.serving.prepare import Prepared, prepare
 from models.dcgan import DCGANConfig, Generator, init_weights
 from models.latents import seed_latents
 
@@ -26,10 +24,12 @@ def _generator(cfg: DCGANConfig) -> Generator:
     return g.eval()
 
 
-def _loaded(generator: nn.Module, classes, precision="fp32", use_graph=True) -> LoadedModel:
-    device = torch.device("cpu")
-    prepared = prepare(generator, device, 100, classes, precision=precision, use_graph=use_graph)
-    return LoadedModel("m", "000001", generator, {"latent_dim": 100, "classes": classes}, device, prepared=prepared)
+def _loaded(generator: nn.Module, classes, precision="fp32", use_graph=True) -> Prepared:
+    return prepare(generator, torch.device("cpu"), 100, classes, precision=precision, trace=use_graph)
+
+
+def run(prepared: Prepared, z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+    return prepared.images(z, labels)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,8 @@ def conditional() -> Generator:
 def test_graph_gives_eagers_bytes_in_any_batch(conditional, precision):
     graph = _loaded(conditional, CLASSES, precision)
     eager = _loaded(conditional, CLASSES, precision, use_graph=False)
-    assert graph.prepared.graph and not eager.prepared.graph
-    assert graph.prepared.precision == eager.prepared.precision
+    assert graph.graph and not eager.graph
+    assert graph.precision == eager.precision
     z, y = seed_latents(SEEDS, 100), torch.arange(len(SEEDS)) % 10
     reference = np.concatenate([run(eager, z[i : i + 1], y[i : i + 1]) for i in range(len(z))])
     for size in (1, 5, 24):
@@ -53,7 +53,7 @@ def test_graph_gives_eagers_bytes_in_any_batch(conditional, precision):
 def test_unconditional_generator_runs_as_a_graph():
     g = _generator(DCGANConfig(height=32, width=32, channels=3, base_width=16))
     graph, eager = _loaded(g, None), _loaded(g, None, use_graph=False)
-    assert graph.prepared.graph
+    assert graph.graph
     z = seed_latents(SEEDS, 100)
     assert np.array_equal(run(graph, z, None), run(eager, z, None))
 
@@ -97,23 +97,23 @@ def test_generators_a_graph_cannot_serve_run_eagerly(wrapper):
     inner = _generator(DCGANConfig(height=16, width=16, channels=1, base_width=8))
     inner.out_shape = (1, 16, 16)
     loaded = _loaded(wrapper(inner).eval(), None)
-    assert loaded.prepared.batchable and not loaded.prepared.graph
+    assert loaded.batchable and not loaded.graph
     z = seed_latents(SEEDS[:5], 100)
     assert run(loaded, z, None).shape == (5, 16, 16, 1)
 
 
 def test_a_dropped_version_frees_its_weights():
-    # the pool's LRU bounds memory only if nothing else keeps a version's generator or weights alive once the
-    # pool lets it go, not even reference cycles the tracer leaves (the API collects cycles rarely)
+    # the runner's LRU bounds memory only if nothing else keeps a version's generator or weights alive once it
+    # lets the version go, not even reference cycles the tracer leaves
     import gc
     import weakref
 
     g = _generator(DCGANConfig(height=32, width=32, channels=3, base_width=16))
     loaded = _loaded(g, None)
-    assert loaded.prepared.graph
+    assert loaded.graph
     run(loaded, seed_latents(SEEDS[:3], 100), None)
     generator_ref, weight_ref = weakref.ref(g), weakref.ref(next(g.parameters()))
-    gc.disable()  # the API collects rarely: reference counting alone must free them
+    gc.disable()  # reference counting alone must free them
     try:
         del g, loaded
         assert generator_ref() is None and weight_ref() is None
@@ -122,7 +122,7 @@ def test_a_dropped_version_frees_its_weights():
 
 
 def test_versions_of_one_architecture_share_one_trace_and_keep_their_own_weights(monkeypatch):
-    from app import graphs
+    from app.serving import graphs
 
     traces = []
     trace = graphs._trace
@@ -135,7 +135,7 @@ def test_versions_of_one_architecture_share_one_trace_and_keep_their_own_weights
         g.apply(init_weights)
         versions.append(g.eval())
     graph = [_loaded(g, None) for g in versions]
-    assert len(traces) == 1 and all(m.prepared.graph for m in graph)
+    assert len(traces) == 1 and all(m.graph for m in graph)
     eager = [_loaded(g, None, use_graph=False) for g in versions]
     z = seed_latents(SEEDS[:4], 100)
     images = [run(m, z, None) for m in graph]

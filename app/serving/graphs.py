@@ -1,20 +1,18 @@
 """Generators as traced TorchScript graphs: one hand-off of Python's lock per forward instead of one per operator.
 
-Under load the inference thread shares Python's interpreter lock with the event loop. An eager forward takes
-the lock back after every operator, and each time may wait up to the interpreter's switch interval while the
-loop runs Python (a batch-16 forward of the shipped model: 11.7 ms alone, 77 ms beside a busy Python thread;
-docs/benchmarks.md). A traced graph runs the whole forward in C++ and takes the lock once.
+The inference process encodes PNGs on a second thread while forwards run. An eager forward takes Python's lock
+back after every operator and may wait for that thread each time; a traced graph runs the whole forward in C++
+and takes the lock once (docs/benchmarks.md).
 
 The graph runs in TorchScript's plain interpreter (no profiling executor, hence no fuser), under the same
-autocast as eager, so it computes with eager's kernels; `app.inference.prepare` still compares its bytes with
-eager's on the probe before serving it.
+autocast as eager, so it computes with eager's kernels; `prepare` still compares its bytes with eager's on the
+probe before serving it.
 
 Tracing is done once per architecture, not per version: every trace adds types and executor state to
-TorchScript's process-wide registries that are never freed (about 3.6 MiB per trace of a 64x64 generator,
-measured), which a server hot-swapping versions for days cannot afford. A version gets a copy of its
-architecture's traced template, bound to its own weights (shared with the eager generator, not copied).
-TorchScript is deprecated in favour of torch.compile, whose CPU code still calls each kernel from Python; if a
-later torch drops it, tracing fails and versions serve eagerly.
+TorchScript's process-wide registries that are never freed, which a server hot-swapping versions for days
+cannot afford. A version gets a copy of its architecture's traced template, bound to its own weights (shared
+with the eager generator, not copied). TorchScript is deprecated in favour of torch.compile, whose CPU code still
+calls each kernel from Python; if a later torch drops it, tracing fails and versions serve eagerly.
 """
 
 from __future__ import annotations
@@ -82,8 +80,8 @@ def _trace(rendering: Rendering, inputs: tuple, autocast) -> torch.jit.ScriptMod
             warnings.simplefilter("ignore")  # tracer warnings: the byte-for-byte probe is the check that matters
             return torch.jit.trace(rendering, inputs, check_trace=False)
     finally:
-        # the tracer leaves reference cycles (closures over its module map) that hold the generator, and the
-        # API collects cycles rarely (GAN_GC_THRESHOLD): without this a dropped version stayed resident
+        # the tracer leaves reference cycles (closures over its module map) that hold the generator: without
+        # this a dropped version stayed resident until a full collection
         gc.collect()
 
 
@@ -128,8 +126,7 @@ def graph_forward(generator: nn.Module, device: torch.device, dtype: torch.dtype
         z, labels = z.to(device), None if labels is None else labels.to(device)
         # held across the call: when the interpreter drops the last C++ reference to an input that Python also
         # holds, torch 2.13 takes Python's lock inside the forward to release the Python object, and waits for
-        # it while the event loop runs; a view keeps a C++ reference. A batch-16 forward of the shipped model
-        # beside a busy Python thread: about 3.3 waits for the lock without, 1.2 with (docs/benchmarks.md)
+        # it while another thread runs Python; a view keeps a C++ reference
         held = (z.view(z.shape), None if labels is None else labels.view(labels.shape))
         with torch.inference_mode(), torch.jit.optimized_execution(False), autocast():
             out = module(z) if labels is None else module(z, labels)

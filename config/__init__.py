@@ -1,0 +1,1 @@
+"""Configuration shared by the API, the worker and the CLI (`config.settings.CommonSettings`)."""
