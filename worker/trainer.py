@@ -120,10 +120,6 @@ class Trainer:
         self.num_classes = len(data.class_names) if self.architecture.conditional else 0
         self.config = self.architecture.make_config(spec, self.num_classes)
 
-        if device.type == "cpu":
-            # subnormal floats (weights, Adam moments and activations decaying towards zero) take a slow path
-            # in CPU arithmetic: without this a long run fell to a tenth of its speed after about 5,500 steps
-            torch.set_flush_denormal(True)
         torch.manual_seed(spec.seed)
         self.G = self.architecture.build_generator(self.config).to(device)
         self.D = self.architecture.build_discriminator(self.config).to(device)
@@ -397,6 +393,10 @@ class Trainer:
         self.versions.append(version)
 
     def run(self) -> Result:
+        with devices.subnormals_flushed(self.device):
+            return self._run()
+
+    def _run(self) -> Result:
         self.G.train()
         self.D.train()
         spec = self.spec

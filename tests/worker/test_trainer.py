@@ -102,3 +102,13 @@ def test_the_served_average_follows_a_short_run_and_averages_a_long_one():
     assert ema_decay_at(0, 0.999) == pytest.approx(0.1)
     assert ema_decay_at(200, 0.999) < 0.96  # a 200-step job serves its last few dozen steps, not its start
     assert ema_decay_at(100_000, 0.999) == 0.999
+
+
+def test_subnormal_floats_are_flushed_while_training_and_the_process_setting_is_restored_after():
+    seen = []
+    trainer = _trainer(_spec(steps=2))
+    step = trainer._train_step
+    trainer._train_step = lambda: seen.append(torch.tensor(1e-40).item()) or step()
+    trainer.run()
+    assert seen == [0.0, 0.0]
+    assert torch.tensor(1e-40).item() != 0.0
