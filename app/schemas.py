@@ -196,8 +196,8 @@ class TrainRequest(TrainSpec):
 
     steps: Annotated[int, Field(ge=1, le=MAX_TRAIN_STEPS)] = TrainSpec.model_fields["steps"].default
     batch_size: Annotated[int, Field(ge=2, le=MAX_BATCH_SIZE)] = TrainSpec.model_fields["batch_size"].default
-    image_size: Side | tuple[Side, Side] = Field(TrainSpec.model_fields["image_size"].default,
-                                                 description="side, or [height, width]")
+    image_size: Side | tuple[Side, Side] | None = Field(
+        None, description=TrainSpec.model_fields["image_size"].description)
 
     queue: str | None = Field(None, max_length=64, description="queue to run on (e.g. 'gpu' or 'cpu'), one of "
                                                                 "the API's GAN_QUEUES; default the first of them")

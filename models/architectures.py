@@ -27,7 +27,9 @@ class OptimizerDefaults:
 
 @dataclass(frozen=True)
 class TrainingDefaults:
-    """The paper's recipe; DCGAN's (Adam 2e-4, beta1 0.5, one D step) unless an entry says otherwise."""
+    """A family's recipe: its paper's defining traits (objective, optimizer, critic steps, regularisers), with
+    what the papers leave open (learning rates, schedule) tuned to reach quality in minutes on a CPU
+    (docs/quality.md). The base values are the DCGAN paper's: Adam 2e-4, beta1 0.5, one D step."""
 
     optimizer: OptimizerDefaults = OptimizerDefaults()
     d_steps: int = 1  # discriminator (critic) steps per generator step
@@ -60,6 +62,8 @@ class Architecture:
     # `precision: auto` trains in bf16 autocast on CPUs with native bf16: only where the quality evaluator
     # found bf16's samples as good as fp32's (docs/benchmarks.md, "Same quality in bf16"); elsewhere fp32
     cpu_bf16: bool = False
+    # whether scaling z toward the prior's mean (truncation) changes the image; not where G normalises z first
+    truncates: bool = True
 
 
 # DCGAN family
@@ -123,6 +127,9 @@ def _progan_growth(config: dict, step: int, total_steps: int, phase_steps: int |
 
 
 DCGAN_OPTIONS = frozenset({"upsample", "kernel_size", "d_norm"})
+# five times the paper's rate, annealed over the second half: the same FD in about a third of the steps
+# (docs/quality.md, "Recipes")
+DCGAN = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-3), lr_decay_from=0.5)
 WGAN = TrainingDefaults(optimizer=OptimizerDefaults("rmsprop", 5e-5), d_steps=5, weight_clip=0.01)
 WGAN_GP = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-4, (0.0, 0.9)), d_steps=5,
                            gradient_penalty=10.0, d_norm="layer")
@@ -138,9 +145,9 @@ ARCHITECTURES: dict[str, Architecture] = {
                      init=None, check_size=_any_size, options=frozenset({"condition"}),
                      summary="conditional MLP GAN (Mirza & Osindero 2014)"),
         Architecture("dcgan", False, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
-                     options=DCGAN_OPTIONS, summary="DCGAN (Radford et al. 2015)", cpu_bf16=True),
+                     defaults=DCGAN, options=DCGAN_OPTIONS, summary="DCGAN (Radford et al. 2015)", cpu_bf16=True),
         Architecture("cdcgan", True, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
-                     options=DCGAN_OPTIONS, cpu_bf16=True,
+                     defaults=DCGAN, options=DCGAN_OPTIONS, cpu_bf16=True,
                      summary="conditional DCGAN: one-hot labels into G's input and as maps into D"),
         Architecture("wgan", False, "wasserstein", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
                      defaults=WGAN, options=DCGAN_OPTIONS, summary="WGAN with weight clipping (Arjovsky et al. 2017)"),
@@ -148,7 +155,7 @@ ARCHITECTURES: dict[str, Architecture] = {
                      defaults=WGAN_GP, options=DCGAN_OPTIONS, summary="WGAN-GP (Gulrajani et al. 2017)"),
         Architecture("progan", False, "wasserstein", _progan_config, _progan_generator, _progan_discriminator,
                      defaults=PROGAN, init=None, check_size=progan.check_size, growth=_progan_growth,
-                     fade_reals=progan.fade_reals, options=frozenset({"growth_phase_steps"}),
+                     fade_reals=progan.fade_reals, options=frozenset({"growth_phase_steps"}), truncates=False,
                      summary="progressive growing (Karras et al. 2018)"),
     ]
 }

@@ -87,7 +87,8 @@ class TrainSpec(BaseModel):
     dataset: DatasetSpec
     architecture: str = Field("dcgan", description="; ".join(f"{a.name}: {a.summary}" for a in ARCHITECTURES.values()))
     objective: str | None = Field(None, description="loss; default: the architecture's own")
-    image_size: int | tuple[int, int] = Field(32, description="side, or [height, width]")
+    image_size: int | tuple[int, int] | None = Field(
+        None, description="side, or [height, width]; default: the data's own 28 for fashion-mnist, else 32")
     channels: Literal[1, 3] = 1
     latent_dim: Annotated[int, Field(ge=1, le=1024)] = 100
     base_width: Annotated[int, Field(ge=4, le=256)] = 64
@@ -141,6 +142,15 @@ class TrainSpec(BaseModel):
     @classmethod
     def _model_name(cls, v: str) -> str:
         return validate_model_name(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _native_size(cls, data):
+        # Fashion-MNIST at its own 28x28: resizing it to 32 blurs every image the networks learn from
+        if isinstance(data, dict) and data.get("image_size") is None:
+            kind = (data.get("dataset") or {}).get("kind") if isinstance(data.get("dataset"), dict) else None
+            data = {**data, "image_size": 28 if kind == "fashion-mnist" else 32}
+        return data
 
     @field_validator("architecture")
     @classmethod

@@ -12,7 +12,7 @@ from app.errors import NotFound
 from app.responses import model_headers
 from app.schemas import GenerateRequest, ImagesOut, SeedRequest
 from app.serving.encoding import base64_pngs
-from app.serving.inputs import checked_latents, label_indices, random_seeds, seed_label
+from app.serving.inputs import checked_latents, checked_truncation, label_indices, random_seeds, seed_label
 from app.serving.job import Job
 from models import images as imaging
 from models.names import InvalidName
@@ -31,7 +31,8 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     version = await catalog.find(body.model, body.version)
     seeds = random_seeds(body.n) if body.n else body.seeds
     labels = label_indices(body.labels, body.count, version)
-    job = Job(seeds=None if body.latents else seeds, truncation=body.truncation, labels=labels,
+    job = Job(seeds=None if body.latents else seeds, truncation=checked_truncation(body.truncation, version),
+              labels=labels,
               latents=None if body.latents is None else checked_latents(body.latents, version, "latents"),
               output="png" if body.format == "png" else "pngs")
     parts = await engine.render(version, job)
@@ -67,6 +68,7 @@ async def seed_image(request: Request) -> Response:
                                 headers={"Cache-Control": "no-cache"})
     found = await state.catalog.find(name, version)
     labels = seed_label(label or None, found)
+    checked_truncation(truncation, found)
     index = None if labels is None else labels[0]
     # the precision is part of the answer's identity: bf16 pixels may differ from fp32 ones by a few levels
     etag = '"' + hashlib.sha256(

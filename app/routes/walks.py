@@ -9,7 +9,7 @@ from app.deps import serving
 from app.responses import model_headers
 from app.schemas import ArithmeticRequest, InterpolateRequest
 from app.serving.encoding import MEDIA, base64_pngs
-from app.serving.inputs import arithmetic_inputs, walk_inputs
+from app.serving.inputs import arithmetic_inputs, checked_truncation, walk_inputs
 from app.serving.job import Job
 
 router = APIRouter(tags=["exploration"])
@@ -23,7 +23,8 @@ async def interpolate(body: InterpolateRequest, request: Request) -> Response:
     latents, labels = walk_inputs(version, body.start, body.end, body.steps, body.method)
     output = {"json": "pngs"}.get(body.format, body.format)
     # png: one strip, start to end
-    parts = await engine.render(version, Job(latents=latents, labels=labels, truncation=body.truncation,
+    parts = await engine.render(version, Job(latents=latents, labels=labels,
+                                             truncation=checked_truncation(body.truncation, version),
                                              output=output, columns=body.steps))
     if body.format == "json":
         return JSONResponse({"model": version.name, "version": version.version, "frames": base64_pngs(parts)},

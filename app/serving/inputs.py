@@ -13,6 +13,7 @@ import torch
 
 from app.errors import InvalidRequest
 from models import arithmetic
+from models.architectures import get_architecture
 from models.latents import seed_latents, walk, walk_labels
 
 MAX_ABS_LATENT = 1e3  # a Gaussian prior never comes near; larger values only overflow
@@ -32,6 +33,15 @@ def checked_latents(rows: list[list[float]], version, field: str) -> np.ndarray:
     if not np.isfinite(latents).all() or np.abs(latents).max() > MAX_ABS_LATENT:
         raise InvalidRequest(field, f"latent values must be finite numbers within +-{MAX_ABS_LATENT:g}")
     return latents.astype(np.float32)
+
+
+def checked_truncation(truncation: float, version, field: str = "truncation") -> float:
+    """The truncation, refused where it could only be ignored: a generator that pixel-normalises z (progan)
+    gives the same image for z and for z scaled toward the mean."""
+    if truncation != 1.0 and not get_architecture(version.metadata["architecture"]).truncates:
+        raise InvalidRequest(field, f"model {version.name!r} ({version.metadata['architecture']}) normalises each "
+                             "latent to unit length first, so truncation cannot change its images: leave it at 1")
+    return truncation
 
 
 def label_index(label: int | str, version, field: str) -> int:

@@ -21,7 +21,9 @@ FAMILIES = {
     "wasser-gp": ("wgan-gp", 32, 1, {}),
     "grown": ("progan", 16, 3, {"growth_phase_steps": 1}),
     "wide": ("dcgan", (16, 20), 3, {"kernel_size": 5, "upsample": "nearest"}),
+    "cond-dc": ("cdcgan", 16, 1, {}),
 }
+CONDITIONAL = ("cgan", "cdcgan")
 
 
 def _png(data: bytes) -> Image.Image:
@@ -50,12 +52,31 @@ def test_generate_serves_each_family_at_its_size_and_channels(server, name):
     client, _ = server
     architecture, size, channels, _ = FAMILIES[name]
     height, width = (size, size) if isinstance(size, int) else size
-    body = {"model": name, "seeds": [3]} | ({"labels": [2]} if architecture == "cgan" else {})
+    body = {"model": name, "seeds": [3]} | ({"labels": [2]} if architecture in CONDITIONAL else {})
     r = client.post("/generate", json=body)
     assert r.status_code == 200, r.text
     image = _png(r.content)
     assert image.size == (width, height) and image.mode == ("RGB" if channels == 3 else "L")
     assert client.get("/models/" + name).json()["architecture"] == architecture
+
+
+@pytest.mark.parametrize("name", sorted(n for n, family in FAMILIES.items() if family[0] != "progan"))
+def test_truncation_changes_the_image_of_every_family_that_takes_it(server, name):
+    client, _ = server
+    body = {"model": name, "seeds": [3]} | ({"labels": [2]} if FAMILIES[name][0] in CONDITIONAL else {})
+    plain, truncated = (client.post("/generate", json=body | {"truncation": t}) for t in (1.0, 0.5))
+    assert plain.status_code == truncated.status_code == 200, truncated.text
+    assert plain.content != truncated.content
+
+
+def test_truncation_is_refused_with_its_reason_where_the_generator_normalises_z(server):
+    client, _ = server
+    r = client.post("/generate", json={"model": "grown", "seeds": [3], "truncation": 0.5})
+    assert r.status_code == 422 and "normalises each latent" in r.text, r.text
+    assert client.get("/models/grown/seeds/3.png?truncation=0.7").status_code == 422
+    walk = {"model": "grown", "start": {"seed": 1}, "end": {"seed": 2}, "steps": 2, "truncation": 0.5}
+    assert client.post("/interpolate", json=walk).status_code == 422
+    assert client.post("/generate", json={"model": "grown", "seeds": [3], "truncation": 1.0}).status_code == 200
 
 
 def test_the_conditional_mlp_honours_labels(server):

@@ -10,10 +10,17 @@ def _spec(**fields) -> TrainSpec:
     return TrainSpec.model_validate({"model": "t", "dataset": {"kind": "synthetic"}, **fields})
 
 
-def test_dcgan_defaults_are_adam_2e_4_beta1_0_5_and_one_d_step():
+def test_dcgan_defaults_are_adam_1e_3_beta1_0_5_annealed_over_the_second_half_and_one_d_step():
     spec = _spec(architecture="dcgan")
-    assert spec.optimizer_choice("g").__dict__ == {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999), "momentum": 0.0}
+    assert spec.optimizer_choice("g").__dict__ == {"name": "adam", "lr": 1e-3, "betas": (0.5, 0.999), "momentum": 0.0}
     assert spec.d_steps_value == 1 and spec.weight_clip_value == 0 and spec.gradient_penalty_value == 0
+    assert spec.lr_decay_from_value == 0.5
+
+
+def test_fashion_mnist_trains_at_its_own_28x28_unless_asked_otherwise():
+    assert _spec(dataset={"kind": "fashion-mnist"}).image_size == 28
+    assert _spec(dataset={"kind": "fashion-mnist"}, image_size=32).image_size == 32
+    assert _spec(dataset={"kind": "synthetic"}).image_size == 32
 
 
 def test_wgan_defaults_are_rmsprop_5e_5_five_critic_steps_and_clipping_at_0_01():
