@@ -1,14 +1,18 @@
-"""The quality table: train each architecture of the table on Fashion-MNIST for a fixed budget, score, report.
+"""The family table: each GAN family trained on Fashion-MNIST by the project's own worker, scored against time.
 
-    python bench/quality.py --minutes 6 --max-steps 20000 --checkpoint-every 250
+    python -m bench.quality --threads 2                        # every family, one job after another
+    python -m bench.quality --families dcgan,cdcgan --threads 2
+    python -m bench.quality --skip-training --ship             # re-score, then copy the zoo into models/shipped
 
-For every family in models.architectures.ARCHITECTURES (or --families): train at 28x28 (32x32 for families
-that need a power of two; samples are resized to 28 for the extractor) with the spec's
-defaults on --threads threads until --minutes or --max-steps, publishing a checkpoint every
---checkpoint-every steps into a scratch registry; then score every checkpoint in order with the worker's
-rules (N = 2,000, the promotion guard, `best` moved only beyond the noise); then evaluate the final and the best checkpoints
-with the full protocol (N = 10,000, 1,000 per class for conditional models) and write docs/quality.md
-with a sample grid per family under docs/quality/. --shipped adds rows for the shipped default models.
+A real redis-server and a real `python -m worker` (GAN_TORCH_THREADS=--threads) run the jobs one at a time,
+into a scratch registry. Each job is the family's own recipe (its architecture's defaults) with only the
+model name, the data, the step count that fits its budget on this machine, and the checkpoint interval set.
+Afterwards every published version is scored with the full protocol (shipped extractor, N = 10,000, 1,000
+per class for conditional models) and placed on a wall-clock axis: minutes from the job's enqueueing (the
+worker was idle, so this is its start, start-up included) to the version's publication. A family meets its
+target when the last version published within its budget does. Writes docs/quality.md's family table,
+docs/images/quality-curves.png (FD against minutes for every family) and the runs as JSON; --ship copies
+each family's version at its budget into models/shipped/fashion-<family>/.
 """
 
 from __future__ import annotations
@@ -17,231 +21,249 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
+from redis import Redis
+from rq import Queue
+from rq.job import Job
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from models import checkpoint, idx, metrics, quality  # noqa: E402
-from models.architectures import ARCHITECTURES, get_architecture  # noqa: E402
-from models.evaluation import FULL_N, TRAINING_N, evaluate, fashion_mnist_reference  # noqa: E402
-from models.evaluator import load_evaluator  # noqa: E402
-from models.registry import Registry  # noqa: E402
-from models.spec import TrainSpec  # noqa: E402
-from worker import datasets  # noqa: E402
-from worker.trainer import Callbacks, Trainer  # noqa: E402
+from models import checkpoint
+from models.evaluation import FULL_N, evaluate, fashion_mnist_reference
+from models.evaluator import load_evaluator
+from models.registry import Registry
+from models.spec import TrainSpec
+from tests.support import RedisServer, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 FASHION = Path("/usr/share/datasets/fashion-mnist")
+QUEUE = "quality"
 
 
-def train_family(family: str, registry: Registry, minutes: float, max_steps: int, every: int, seed: int) -> dict:
-    """Train one family for the budget, publishing every `every` steps; scoring waits for score_run."""
-    fields = {"model": f"quality-{family}", "dataset": {"kind": "fashion-mnist"}, "architecture": family,
-              "image_size": 28, "channels": 1, "steps": max_steps, "checkpoint_every": every,
-              "sample_every": max_steps, "seed": seed, "eval_samples": 0}
+@dataclass(frozen=True)
+class Budget:
+    minutes: float
+    steps: int  # what the recipe fits into the budget on this 2-core machine, at --threads 2
+    fd: float  # targets of the family issue: FD at most, coverage and label accuracy at least
+    coverage: float
+    label_accuracy: float | None = None
+    checkpoints: int = 10
+    fields: dict = field(default_factory=dict)  # anything a job sets beyond its name, data and length
+
+
+BUDGETS: dict[str, Budget] = {
+    "dcgan": Budget(10, 5_000, fd=8, coverage=0.7),
+    "cdcgan": Budget(10, 5_000, fd=6, coverage=0.0, label_accuracy=0.90),
+    "wgan-gp": Budget(20, 2_600, fd=15, coverage=0.6),
+    "progan": Budget(20, 4_200, fd=15, coverage=0.6),
+    "wgan": Budget(20, 2_600, fd=30, coverage=0.5),
+    "gan": Budget(20, 40_000, fd=30, coverage=0.5),
+    "cgan": Budget(20, 38_000, fd=30, coverage=0.5, label_accuracy=0.80),
+}
+
+
+def job_fields(family: str, budget: Budget) -> dict:
+    # scoring is done afterwards at the full protocol, so the job's own scoring at checkpoints is off
+    return {"model": f"fashion-{family}", "dataset": {"kind": "fashion-mnist"}, "architecture": family,
+            "steps": budget.steps, "checkpoint_every": budget.steps // budget.checkpoints,
+            "sample_every": budget.steps // budget.checkpoints, "eval_samples": 0, "seed": 0, **budget.fields}
+
+
+def save_runs(path: Path, runs: dict[str, dict]) -> None:
+    """Merged into what the file holds: two instances may train different families into one scratch registry."""
+    held = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps(held | runs, indent=2))
+
+
+def parse_time(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def train(families: list[str], registry_root: Path, threads: int, workdir: Path) -> dict[str, dict]:
+    """Every family's job through a real Redis and a real worker, one after another."""
+    redis = RedisServer(workdir)
+    redis.start()
+    env = {**os.environ, "GAN_REGISTRY_DIR": str(registry_root), "GAN_REDIS_URL": redis.url,
+           "GAN_QUEUES": QUEUE, "GAN_TORCH_THREADS": str(threads), "GAN_DEVICE": "cpu"}
+    log = open(workdir / "worker.log", "ab")
+    worker = subprocess.Popen([sys.executable, "-m", "worker"], cwd=REPO, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    connection = Redis.from_url(redis.url)
+    runs = {}
     try:
-        spec = TrainSpec.model_validate(fields)
-    except ValueError:  # families that only grow powers of two (progan) train at 32; the extractor resizes
-        spec = TrainSpec.model_validate({**fields, "image_size": 32})
-    data = datasets.load(spec.dataset, spec.height, spec.width, 1, FASHION, [], seed=seed)
-    start = time.monotonic()
+        for family in families:
+            spec = TrainSpec.model_validate(job_fields(family, BUDGETS[family]))
+            load = os.getloadavg()[0]
+            job = Queue(QUEUE, connection=connection).enqueue_call(
+                "worker.jobs.train", args=(spec.model_dump(mode="json"),), timeout=6 * 3600,
+                meta={"model": spec.model, "spec": spec.model_dump(mode="json")})
+            print(f"{family}: job {job.id}, {spec.steps} steps", flush=True)
 
-    def publish(c) -> str:
-        return registry.publish(spec.model, lambda d: checkpoint.write_checkpoint(
-            d, c.metadata, c.generator_state, None, None, c.samples_png))
+            def ended() -> bool:
+                job.refresh()
+                assert job.get_status() != "failed", (workdir / "worker.log").read_text()[-3000:]
+                return job.get_status() == "finished"
 
-    def should_stop() -> bool:
-        return time.monotonic() - start > minutes * 60
-
-    trainer = Trainer(spec, data, Callbacks(publish=publish, should_stop=should_stop), torch.device("cpu"),
-                      progress_every_s=5.0)
-    result = trainer.run()
-    return {"family": family, "model": spec.model, "steps": result.step,
-            "minutes": round((time.monotonic() - start) / 60, 1), "objective": spec.objective_name,
-            "batch_size": spec.batch_size}
-
-
-def score_run(registry: Registry, model: str, reference, n: int = TRAINING_N) -> list[dict]:
-    """Score every checkpoint in publishing order with the worker's rules: guard flags, `best` beyond noise."""
-    history, previous, incumbent = [], None, None
-    for version in registry.versions(model):
-        generator, metadata = checkpoint.load_generator(registry.path(model, version))
-        num_classes = len(metadata["classes"]) if metadata.get("classes") else 0
-        scored = evaluate(generator, metadata["latent_dim"], num_classes, reference, n)
-        scored["flags"] = quality.flags(scored, previous)
-        promoted = quality.improves(scored, incumbent)
-        if promoted:
-            registry.set_best(model, version)
-            incumbent = scored
-        previous = scored
-        history.append({"version": version, "step": metadata["step"], "fd": scored.get("fd"),
-                        "coverage": scored.get("coverage"), "flags": scored["flags"], "best": promoted})
-        print(f"  {model} step {metadata['step']}: FD {scored.get('fd', float('nan')):.2f} (N={n})"
-              f"{' -> best' if promoted else ''} {scored['flags'] or ''}", flush=True)
-    return history
+            wait_until(ended, timeout=6 * 3600, interval=2.0, what=f"the {family} job")
+            job = Job.fetch(job.id, connection=connection)
+            runs[family] = {"job": job.id, "spec": spec.model_dump(mode="json", exclude_defaults=True),
+                            "enqueued_at": job.enqueued_at.isoformat() + "Z",
+                            "started_at": job.started_at.isoformat() + "Z",
+                            "ended_at": job.ended_at.isoformat() + "Z", "threads": threads,
+                            "load_average": [round(load, 2), round(os.getloadavg()[0], 2)]}
+            print(f"{family}: finished, load average {runs[family]['load_average']}", flush=True)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        redis.stop()
+    return runs
 
 
-def full_evaluation(directory: Path, reference) -> dict:
-    generator, metadata = checkpoint.load_generator(directory)
-    num_classes = len(metadata["classes"]) if metadata.get("classes") else 0
-    result = evaluate(generator, metadata["latent_dim"], num_classes, reference, FULL_N)
-    result["step"] = metadata.get("step")
-    return result
+def score(family: str, run: dict, registry: Registry, reference) -> list[dict]:
+    """Every version of the family's model at the full protocol, with its minutes since the job was enqueued."""
+    start = parse_time(run["enqueued_at"])
+    curve = []
+    for version in registry.versions(f"fashion-{family}"):
+        directory = registry.path(f"fashion-{family}", version)
+        generator, metadata = checkpoint.load_generator(directory)
+        classes = len(metadata["classes"]) if metadata.get("classes") else 0
+        result = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N)
+        minutes = (parse_time(metadata["created_at"]) - start).total_seconds() / 60
+        point = {"version": version, "step": metadata["step"], "minutes": round(minutes, 2),
+                 **{k: result.get(k) for k in ("fd", "kid", "precision", "recall", "coverage", "class_kl",
+                                               "label_accuracy")}}
+        curve.append(point)
+        print(f"  {family} {version} step {point['step']} at {point['minutes']} min: FD {point['fd']:.2f}, "
+              f"coverage {point['coverage']:.3f}", flush=True)
+    return curve
 
 
-def real_baseline(reference, seed: int = 0) -> dict:
-    """10,000 real training images scored like a generator: the floor every figure sits on."""
-    images, labels = idx.read_split(FASHION, "train")
-    pick = np.random.default_rng(seed).permutation(len(images))[:FULL_N]
-    x = torch.from_numpy(images[pick].copy())[:, None].float().div(127.5).sub(1.0)
-    features, logits = reference.extractor(x)
-    fake = features.numpy()
-    out = {"n": FULL_N, "fd": metrics.frechet_distance(metrics.statistics(fake), reference.stats)}
-    out["kid"] = metrics.kid(reference.features, fake, seed=seed)["mean"]
-    out |= metrics.prdc(reference.features, fake)
-    predictions = logits.argmax(1).numpy()
-    out["class_kl"] = metrics.kl_to_uniform(metrics.class_histogram(predictions, 10))
-    out["label_accuracy"] = metrics.label_accuracy(predictions, labels[pick], 10)["mean"]
-    return out
+def at_budget(curve: list[dict], budget: Budget) -> dict | None:
+    within = [p for p in curve if p["minutes"] <= budget.minutes]
+    return within[-1] if within else None
 
 
-def fmt(value, digits=3) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+def verdict(point: dict | None, budget: Budget) -> bool:
+    if point is None:
+        return False
+    return (point["fd"] <= budget.fd and point["coverage"] >= budget.coverage
+            and (budget.label_accuracy is None or (point["label_accuracy"] or 0) >= budget.label_accuracy))
 
 
-def row(name: str, which: str, r: dict, steps, minutes, grid: str) -> str:
-    return (f"| {name} | {which} | {fmt(r.get('fd'), 2)} | {fmt(r.get('kid'), 4)} | {fmt(r.get('precision'))} | "
-            f"{fmt(r.get('recall'))} | {fmt(r.get('coverage'))} | {fmt(r.get('class_kl'), 4)} | "
-            f"{fmt(r.get('label_accuracy'))} | {steps} | {minutes} | {grid} |")
+def plot(curves: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4.8), dpi=110)
+    for family, curve in curves.items():
+        line, = axis.plot([p["minutes"] for p in curve], [p["fd"] for p in curve], marker="o", markersize=3,
+                          label=family)
+        axis.axhline(BUDGETS[family].fd, color=line.get_color(), linestyle=":", linewidth=0.8)
+    axis.set_yscale("log")
+    axis.set_xlabel("wall-clock minutes from the job's start")
+    axis.set_ylabel("FD, shipped extractor, N = 10,000")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(ncol=2)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def fmt(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(runs: dict[str, dict]) -> str:
+    lines = ["| family | budget | target | FD | coverage | label acc. | recall | steps | minutes | met |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for family, run in runs.items():
+        budget, point = BUDGETS[family], run.get("at_budget")
+        target = f"FD <= {budget.fd:g}" + (f", coverage >= {budget.coverage:g}" if budget.coverage else "") + (
+            f", label acc. >= {budget.label_accuracy:g}" if budget.label_accuracy else "")
+        if point is None:
+            lines.append(f"| {family} | {budget.minutes:g} min | {target} | - | - | - | - | - | - | no |")
+            continue
+        lines.append(f"| {family} | {budget.minutes:g} min | {target} | {fmt(point['fd'], 2)} | "
+                     f"{fmt(point['coverage'])} | {fmt(point['label_accuracy'])} | {fmt(point['recall'])} | "
+                     f"{point['step']} | {point['minutes']:.1f} | {'yes' if run['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
+def ship(family: str, run: dict, registry: Registry, into: Path) -> None:
+    """The version at the budget, without its resume state, as models/shipped/fashion-<family>/000001."""
+    point = run["at_budget"]
+    source = registry.path(f"fashion-{family}", point["version"])
+    metadata = checkpoint.read_metadata(source)
+    metadata["files"].pop(checkpoint.TRAINING, None)
+    metadata["quality"] = {"protocol": f"shipped extractor, N = {FULL_N:,}", "minutes": point["minutes"],
+                           **{k: point[k] for k in ("fd", "kid", "precision", "recall", "coverage", "class_kl",
+                                                    "label_accuracy")}}
+    metadata["shipped_from"] = {"job": run["job"], "spec": run["spec"], "version": point["version"]}
+    target = into / f"fashion-{family}"
+    shutil.rmtree(target, ignore_errors=True)
+
+    def build(directory: Path) -> None:
+        for name in metadata["files"]:
+            shutil.copyfile(source / name, directory / name)
+        (directory / checkpoint.METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True))
+
+    version = Registry(into).publish(f"fashion-{family}", build)
+    checkpoint.load_generator(into / f"fashion-{family}" / version)  # hashes and shapes verified
+    print(f"shipped fashion-{family} {version} (step {point['step']})", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", default=",".join(ARCHITECTURES), help="comma-separated; default: the table")
-    parser.add_argument("--minutes", type=float, default=6.0, help="training wall-clock per family")
-    parser.add_argument("--max-steps", type=int, default=20_000)
-    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--families", default=",".join(BUDGETS), help="comma-separated; default: all")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scratch", type=Path, default=REPO / "registry" / ".bench-quality")
-    parser.add_argument("--shipped", action="store_true", help="also evaluate models/shipped/*/latest")
-    parser.add_argument("--train-only", action="store_true", help="train and stop (before the extractor exists)")
-    parser.add_argument("--skip-training", action="store_true", help="reuse the scratch registry's runs")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality.md")
+    parser.add_argument("--skip-training", action="store_true", help="re-score the scratch registry's runs")
+    parser.add_argument("--ship", action="store_true", help="copy each family's version at its budget into "
+                                                           "models/shipped")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality" / "families.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    families = [get_architecture(f.strip()).name for f in args.families.split(",") if f.strip()]
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    unknown = set(families) - set(BUDGETS)
+    if unknown:
+        parser.error(f"unknown families {sorted(unknown)}; valid: {', '.join(BUDGETS)}")
+
+    runs_file = args.scratch / "runs.json"
+    runs = json.loads(runs_file.read_text()) if runs_file.is_file() else {}
+    if not args.skip_training:
+        for family in families:
+            shutil.rmtree(args.scratch / f"fashion-{family}", ignore_errors=True)
+        args.scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="quality-") as workdir:
+            runs |= train(families, args.scratch, args.threads, Path(workdir))
+        save_runs(runs_file, runs)
+        runs = json.loads(runs_file.read_text())
 
     registry = Registry(args.scratch)
-    runs_file = args.scratch / "runs.json"
-    runs = json.loads(runs_file.read_text()) if args.skip_training and runs_file.is_file() else {}
-    if not args.skip_training:
-        shutil.rmtree(args.scratch, ignore_errors=True)
-        for family in families:
-            print(f"training {family} for {args.minutes} min / {args.max_steps} steps", flush=True)
-            load_before = os.getloadavg()[0]
-            runs[family] = train_family(family, registry, args.minutes, args.max_steps, args.checkpoint_every,
-                                        args.seed)
-            # the 1-minute load average around each run says whether the machine was shared meanwhile
-            runs[family]["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
-            runs_file.write_text(json.dumps(runs, indent=2))
-    if args.train_only:
-        return
-
-    reference = fashion_mnist_reference(FASHION, args.scratch.parent / ".reference", load_evaluator())
+    reference = fashion_mnist_reference(FASHION, args.scratch / ".reference", load_evaluator())
     for family in families:
-        print(f"scoring the checkpoints of {family}", flush=True)
-        runs[family]["history"] = score_run(registry, runs[family]["model"], reference)
-    runs_file.write_text(json.dumps(runs, indent=2))
-    grids = args.out.parent / "quality"
-    grids.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for family in families:
+        print(f"scoring {family}", flush=True)
         run = runs[family]
-        model = run["model"]
-        final = registry.latest(model)
-        best = registry.best(model)
-        for which, version in (("final", final), ("best", best)):
-            if version is None:
-                lines.append(row(family, f"{which}: none (every checkpoint flagged)", {}, run["steps"],
-                                 run["minutes"], "-"))
-                continue
-            if which == "best" and version == final:
-                lines.append(row(family, f"best = final ({version})", {}, "", "", ""))
-                continue
-            print(f"full evaluation of {family} {which} ({version})", flush=True)
-            directory = registry.path(model, version)
-            result = full_evaluation(directory, reference)
-            grid = grids / f"{family}-{which}.png"
-            shutil.copyfile(directory / checkpoint.SAMPLES, grid)
-            lines.append(row(family, f"{which} ({version}, step {result['step']})", result, run["steps"],
-                             run["minutes"], f"![{family} {which}](quality/{grid.name})"))
-    shipped_lines = []
-    if args.shipped:
-        shipped = Registry(REPO / "models" / "shipped")
-        for model in shipped.models():
-            version = shipped.latest(model)
-            directory = shipped.path(model, version)
-            print(f"full evaluation of shipped {model} ({version})", flush=True)
-            result = full_evaluation(directory, reference)
-            meta = checkpoint.read_metadata(directory)
-            grid = grids / f"shipped-{model}.png"
-            shutil.copyfile(directory / checkpoint.SAMPLES, grid)
-            shipped_lines.append(row(f"shipped {model}", f"{version} (step {result['step']})", result,
-                                     meta.get("step"), "-", f"![{model}](quality/{grid.name})"))
-            (grids / f"shipped-{model}.json").write_text(json.dumps(result, indent=2))
-    print("real training images vs the test split", flush=True)
-    real = real_baseline(reference)
-
-    evaluator = load_evaluator()
-    header = ("| family | checkpoint | FD | KID | precision | recall | coverage | class KL | label acc. | steps | "
-              "minutes | samples |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
-    command = (f"python bench/quality.py --families {','.join(families)} --minutes {args.minutes:g} "
-               f"--max-steps {args.max_steps} --checkpoint-every {args.checkpoint_every} --threads {args.threads}"
-               + (" --shipped" if args.shipped else ""))
-    load_averages = ", ".join(f"{f} {runs[f].get('load_average', ['?', '?'])[0]}-{runs[f].get('load_average', ['?', '?'])[1]}"
-                              for f in families)
-    text = f"""# Sample quality
-
-Produced by `{command}` on {time.strftime('%Y-%m-%d')}.
-
-Protocol: features of the shipped extractor `{evaluator.version}` (a Fashion-MNIST CNN, test accuracy
-{evaluator.test_accuracy}; `models/evaluator/{evaluator.version}.json`), reference = the 10,000 test images.
-Every figure below is the full protocol: N = 10,000 generated samples (1,000 per class for conditional
-models), FD on the 128 penultimate features, KID (unbiased, cubic kernel, 100 subsets of 1,000),
-precision/recall (k = 3), coverage (k = 5), KL of the predicted-class histogram to uniform, label accuracy
-(conditional models: share classified as the requested class). FD is comparable only at the same N and
-extractor; the noise between two halves of the test split, scaled to N = 10,000, is
-{reference.noise_n / FULL_N:.3f}. Each checkpoint (every {args.checkpoint_every} steps) was scored at N = 2,000 in
-order, with the worker's promotion guard, and `best` moved only when FD improved beyond the noise at that N.
-
-Budget: each family trained for at most {args.minutes:g} wall-clock minutes or
-{args.max_steps} steps, at {args.threads} torch thread{'s' if args.threads > 1 else ''}, batch 64, on this 2-core machine (1-minute load average
-before and after each family's run: {load_averages}), so the step counts below are what that budget bought.
-
-{header}
-{row('real train images', '10,000 random', real, '-', '-', '-')}
-{chr(10).join(shipped_lines + lines)}
-
-The first row scores 10,000 real training images as if they were generated: the floor of each figure
-with this extractor (its label accuracy is the extractor's own accuracy on training images). KID is in
-this extractor's feature units (unnormalised ReLU features, the cubic kernel amplifies their scale), so
-it compares rows of this table, not the Inception KIDs of papers.
-
-Inception FID (the papers' metric: 10,000 generated vs the 10,000 test images through the standard
-TorchScript InceptionV3) is computed separately, at about 25 minutes per 10,000 images on this CPU:
-`python bench/inception_fid.py --model <name> --version best --n 10000`.
-"""
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
+        run["curve"] = score(family, run, registry, reference)
+        run["at_budget"] = at_budget(run["curve"], BUDGETS[family])
+        run["met"] = verdict(run["at_budget"], BUDGETS[family])
+    save_runs(runs_file, {f: runs[f] for f in families})
+    runs = json.loads(runs_file.read_text())
+    scored = {f: runs[f] for f in BUDGETS if f in runs and "curve" in runs[f]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(scored, indent=2) + "\n")
+    plot({f: r["curve"] for f, r in scored.items()}, REPO / "docs" / "images" / "quality-curves.png")
+    print(table(scored))
+    if args.ship:
+        for family in families:
+            if runs[family]["at_budget"] is not None:
+                ship(family, runs[family], registry, REPO / "models" / "shipped")
 
 
 if __name__ == "__main__":

@@ -122,27 +122,31 @@ def _progan_discriminator(config: dict) -> nn.Module:
 
 def _progan_growth(config: dict, step: int, total_steps: int, phase_steps: int | None) -> tuple[int, float]:
     levels = progan.ProGANConfig(**config).levels
-    # by default the steps are spread evenly: one phase at 4x4, then a fade-in and a stable phase per level
-    return progan.growth(step, levels, phase_steps or max(1, -(-total_steps // (2 * levels - 1))))
+    # by default growing takes the first half of the steps (one phase at 4x4, then a fade-in and a stable
+    # phase per level) and the second half trains at full resolution, where the samples are judged
+    return progan.growth(step, levels, phase_steps or max(1, total_steps // (4 * (levels - 1))))
 
 
 DCGAN_OPTIONS = frozenset({"upsample", "kernel_size", "d_norm"})
 # five times the paper's rate, annealed over the second half: the same FD in about a third of the steps
 # (docs/quality.md, "Recipes")
 DCGAN = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-3), lr_decay_from=0.5)
-WGAN = TrainingDefaults(optimizer=OptimizerDefaults("rmsprop", 5e-5), d_steps=5, weight_clip=0.01)
-WGAN_GP = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-4, (0.0, 0.9)), d_steps=5,
-                           gradient_penalty=10.0, d_norm="layer")
+# the papers' traits (clipping and RMSprop; the gradient penalty; ProGAN's Adam) with fewer critic steps and
+# higher rates than the papers' 5 and 5e-5 / 1e-4, which spend a CPU's minutes on the critic (docs/quality.md)
+WGAN = TrainingDefaults(optimizer=OptimizerDefaults("rmsprop", 2e-4), d_steps=2, weight_clip=0.01, lr_decay_from=0.5)
+WGAN_GP = TrainingDefaults(optimizer=OptimizerDefaults("adam", 5e-4, (0.5, 0.9)), d_steps=1,
+                           gradient_penalty=10.0, d_norm="layer", lr_decay_from=0.5)
 PROGAN = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-3, (0.0, 0.99)), d_steps=1,
-                          gradient_penalty=10.0, drift=0.001, d_norm="none")
+                          gradient_penalty=10.0, drift=0.001, d_norm="none", lr_decay_from=0.6)
+MLP = TrainingDefaults(lr_decay_from=0.5)
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in [
         Architecture("gan", False, "non-saturating", _mlp_config, _mlp_generator, _mlp_discriminator,
-                     init=None, check_size=_any_size, summary="MLP GAN (Goodfellow et al. 2014)"),
+                     defaults=MLP, init=None, check_size=_any_size, summary="MLP GAN (Goodfellow et al. 2014)"),
         Architecture("cgan", True, "non-saturating", _mlp_config, _mlp_generator, _mlp_discriminator,
-                     init=None, check_size=_any_size, options=frozenset({"condition"}),
+                     defaults=MLP, init=None, check_size=_any_size, options=frozenset({"condition"}),
                      summary="conditional MLP GAN (Mirza & Osindero 2014)"),
         Architecture("dcgan", False, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
                      defaults=DCGAN, options=DCGAN_OPTIONS, summary="DCGAN (Radford et al. 2015)", cpu_bf16=True),

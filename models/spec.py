@@ -71,9 +71,8 @@ ARCHITECTURE_OPTIONS = ("upsample", "kernel_size", "d_norm", "condition", "growt
 
 
 class TrainSpec(BaseModel):
-    """Defaults are the DCGAN paper's (Adam 2e-4, beta1 0.5, batch 64; the reference uses 128), except where
-    the architecture's paper says otherwise (models.architectures: e.g. wgan takes RMSprop 5e-5 and 5 critic
-    steps). Fields left at None take the architecture's default."""
+    """Fields left at None take the architecture's recipe (models.architectures: its paper's traits, with
+    learning rates and schedule tuned on Fashion-MNIST, docs/quality.md); batch 64 as in the DCGAN paper."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "model": "my-gan", "dataset": {"kind": "synthetic"}, "architecture": "dcgan", "image_size": 32,
@@ -107,7 +106,7 @@ class TrainSpec(BaseModel):
         None, description="both learning rates fall linearly to zero from this fraction of `steps` to the last "
                           "step; 1 keeps them constant; default: the architecture's")
     d_steps: Annotated[int, Field(ge=1, le=100)] | None = Field(
-        None, description="discriminator (critic) steps per generator step; default 5 for WGANs, else 1")
+        None, description="discriminator (critic) steps per generator step; default: the architecture's (2 for wgan, else 1)")
     weight_clip: Annotated[float, Field(ge=0, le=10)] | None = Field(
         None, description="clamp critic weights to +-this after each step (WGAN: 0.01); 0 turns it off")
     gradient_penalty: Annotated[float, Field(ge=0, le=1000)] | None = Field(
@@ -118,7 +117,7 @@ class TrainSpec(BaseModel):
     condition: Literal["multiply", "concatenate"] | None = Field(
         None, description="cgan: how the label embedding meets z; default multiply")
     growth_phase_steps: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="progan: steps per fade-in and per stabilisation phase; default: steps spread evenly")
+        None, description="progan: steps per fade-in and per stabilisation phase; default: growing takes the first half of `steps`")
     label_flip: Rate = Field(0.0, description="probability of labelling a real image fake in D's step (0.35 in "
                                               "the MATLAB example); probability objectives only")
     label_smoothing: Annotated[float, Field(ge=0, le=0.5)] = Field(

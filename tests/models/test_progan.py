@@ -123,3 +123,15 @@ def test_on_a_padded_canvas_real_images_fade_as_the_generators_cropped_output_do
     low = F.interpolate(F.avg_pool2d(canvas, 4), size=(32, 32), mode="nearest")[:, :, 2:30, 2:30]
     assert torch.allclose(fade_reals({"padding": 2}, x, 2, 0.0), low, atol=1e-6)
     assert torch.equal(fade_reals({"padding": 2}, x, 3, 1.0), x)
+
+
+def test_by_default_growing_takes_the_first_half_of_the_steps():
+    from models.spec import TrainSpec
+
+    spec = TrainSpec.model_validate({"model": "p", "dataset": {"kind": "synthetic"}, "architecture": "progan",
+                                     "image_size": 32, "steps": 1200})
+    config = spec.arch.make_config(spec, 0)
+    level, alpha = spec.arch.growth(config, 599, spec.steps, None)
+    assert level == 3 and alpha < 1.0  # 32x32 still fading in just before half-way
+    assert spec.arch.growth(config, 600, spec.steps, None) == (3, 1.0)
+    assert spec.arch.growth(config, 1199, spec.steps, None) == (3, 1.0)

@@ -23,18 +23,18 @@ def test_fashion_mnist_trains_at_its_own_28x28_unless_asked_otherwise():
     assert _spec(dataset={"kind": "synthetic"}).image_size == 32
 
 
-def test_wgan_defaults_are_rmsprop_5e_5_five_critic_steps_and_clipping_at_0_01():
+def test_wgan_defaults_keep_rmsprop_and_clipping_at_0_01_with_two_critic_steps():
     spec = _spec(architecture="wgan")
     assert spec.objective_name == "wasserstein"
-    assert (spec.optimizer_choice("d").name, spec.optimizer_choice("d").lr) == ("rmsprop", 5e-5)
-    assert spec.d_steps_value == 5 and spec.weight_clip_value == 0.01
+    assert (spec.optimizer_choice("d").name, spec.optimizer_choice("d").lr) == ("rmsprop", 2e-4)
+    assert spec.d_steps_value == 2 and spec.weight_clip_value == 0.01
 
 
-def test_wgan_gp_defaults_are_adam_1e_4_betas_0_0_9_lambda_10_and_no_batch_norm():
+def test_wgan_gp_defaults_keep_lambda_10_and_a_layer_norm_critic_with_one_critic_step():
     spec = _spec(architecture="wgan-gp")
     d = spec.optimizer_choice("d")
-    assert (d.name, d.lr, d.betas) == ("adam", 1e-4, (0.0, 0.9))
-    assert spec.gradient_penalty_value == 10 and spec.d_steps_value == 5 and spec.d_norm_name == "layer"
+    assert (d.name, d.lr, d.betas) == ("adam", 5e-4, (0.5, 0.9))
+    assert spec.gradient_penalty_value == 10 and spec.d_steps_value == 1 and spec.d_norm_name == "layer"
     assert spec.weight_clip_value == 0
 
 
