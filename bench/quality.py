@@ -2,7 +2,8 @@
 
     python -m bench.quality --threads 2                        # every family, one job after another
     python -m bench.quality --families dcgan,cdcgan --threads 2
-    python -m bench.quality --skip-training --ship             # re-score, then copy the zoo into models/shipped
+    python -m bench.quality --skip-training                    # re-score the runs of the scratch registry
+    python -m bench.quality --report --ship                    # the table and plot again; copy the zoo
 
 A real redis-server and a real `python -m worker` (GAN_TORCH_THREADS=--threads) run the jobs one at a time,
 into a scratch registry. Each job is the family's own recipe (its architecture's defaults) with only the
@@ -44,12 +45,13 @@ from tests.support import RedisServer, wait_until
 REPO = Path(__file__).resolve().parent.parent
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 QUEUE = "quality"
+QUALITY_KEYS = ("fd", "kid", "precision", "recall", "coverage", "class_kl", "label_accuracy")
 
 
 @dataclass(frozen=True)
 class Budget:
     minutes: float
-    steps: int  # what the recipe fits into the budget on this 2-core machine, at --threads 2
+    steps: int  # the job's length: what its recipe fits into the budget on this 2-core machine
     fd: float  # targets of the family issue: FD at most, coverage and label accuracy at least
     coverage: float
     label_accuracy: float | None = None
@@ -136,8 +138,7 @@ def score(family: str, run: dict, registry: Registry, reference) -> list[dict]:
         result = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N)
         minutes = (parse_time(metadata["created_at"]) - start).total_seconds() / 60
         point = {"version": version, "step": metadata["step"], "minutes": round(minutes, 2),
-                 **{k: result.get(k) for k in ("fd", "kid", "precision", "recall", "coverage", "class_kl",
-                                               "label_accuracy")}}
+                 **{k: result.get(k) for k in QUALITY_KEYS}}
         curve.append(point)
         print(f"  {family} {version} step {point['step']} at {point['minutes']} min: FD {point['fd']:.2f}, "
               f"coverage {point['coverage']:.3f}", flush=True)
@@ -195,17 +196,40 @@ def table(runs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def ship(family: str, run: dict, registry: Registry, into: Path) -> None:
-    """The version at the budget, without its resume state, as models/shipped/fashion-<family>/000001."""
+def quality_block(point: dict) -> dict:
+    return {"protocol": f"shipped extractor, N = {FULL_N:,}", **{k: point.get(k) for k in QUALITY_KEYS}}
+
+
+def shipped_point(directory: Path, reference) -> dict | None:
+    """The model shipped now for a family, scored at the full protocol; None if there is none."""
+    versions = sorted(p for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
+    if not versions:
+        return None
+    generator, metadata = checkpoint.load_generator(versions[-1])
+    classes = len(metadata["classes"]) if metadata.get("classes") else 0
+    result = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N)
+    return {"directory": versions[-1], **{k: result.get(k) for k in QUALITY_KEYS}}
+
+
+def ship(family: str, run: dict, registry: Registry, into: Path, reference) -> None:
+    """The version at the budget, without its resume state, as models/shipped/fashion-<family>/000001; a model
+    shipped before stays if it scores better (the default, trained far longer than a budget), and its
+    metadata records its quality as scored now."""
     point = run["at_budget"]
+    target = into / f"fashion-{family}"
+    current = shipped_point(target, reference)
+    if current is not None and current["fd"] <= point["fd"]:
+        path = current["directory"] / checkpoint.METADATA
+        metadata = json.loads(path.read_text())
+        metadata["quality"] = quality_block(current)
+        path.write_text(json.dumps(metadata, indent=2, sort_keys=True))
+        print(f"kept {target.name} {current['directory'].name}: FD {current['fd']:.2f} <= {point['fd']:.2f}", flush=True)
+        return
     source = registry.path(f"fashion-{family}", point["version"])
     metadata = checkpoint.read_metadata(source)
     metadata["files"].pop(checkpoint.TRAINING, None)
-    metadata["quality"] = {"protocol": f"shipped extractor, N = {FULL_N:,}", "minutes": point["minutes"],
-                           **{k: point[k] for k in ("fd", "kid", "precision", "recall", "coverage", "class_kl",
-                                                    "label_accuracy")}}
+    metadata["quality"] = {**quality_block(point), "minutes": point["minutes"]}
     metadata["shipped_from"] = {"job": run["job"], "spec": run["spec"], "version": point["version"]}
-    target = into / f"fashion-{family}"
     shutil.rmtree(target, ignore_errors=True)
 
     def build(directory: Path) -> None:
@@ -224,6 +248,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--scratch", type=Path, default=REPO / "registry" / ".bench-quality")
     parser.add_argument("--skip-training", action="store_true", help="re-score the scratch registry's runs")
+    parser.add_argument("--report", action="store_true", help="neither train nor score: the table, the plot "
+                                                             "and --ship from the runs scored before")
     parser.add_argument("--ship", action="store_true", help="copy each family's version at its budget into "
                                                            "models/shipped")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality" / "families.json")
@@ -236,7 +262,7 @@ def main() -> None:
 
     runs_file = args.scratch / "runs.json"
     runs = json.loads(runs_file.read_text()) if runs_file.is_file() else {}
-    if not args.skip_training:
+    if not (args.skip_training or args.report):
         for family in families:
             shutil.rmtree(args.scratch / f"fashion-{family}", ignore_errors=True)
         args.scratch.mkdir(parents=True, exist_ok=True)
@@ -247,14 +273,15 @@ def main() -> None:
 
     registry = Registry(args.scratch)
     reference = fashion_mnist_reference(FASHION, args.scratch / ".reference", load_evaluator())
-    for family in families:
+    for family in [] if args.report else families:
         print(f"scoring {family}", flush=True)
         run = runs[family]
         run["curve"] = score(family, run, registry, reference)
         run["at_budget"] = at_budget(run["curve"], BUDGETS[family])
         run["met"] = verdict(run["at_budget"], BUDGETS[family])
-    save_runs(runs_file, {f: runs[f] for f in families})
-    runs = json.loads(runs_file.read_text())
+    if not args.report:
+        save_runs(runs_file, {f: runs[f] for f in families})
+        runs = json.loads(runs_file.read_text())
     scored = {f: runs[f] for f in BUDGETS if f in runs and "curve" in runs[f]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(scored, indent=2) + "\n")
@@ -263,7 +290,7 @@ def main() -> None:
     if args.ship:
         for family in families:
             if runs[family]["at_budget"] is not None:
-                ship(family, runs[family], registry, REPO / "models" / "shipped")
+                ship(family, runs[family], registry, REPO / "models" / "shipped", reference)
 
 
 if __name__ == "__main__":
