@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -84,7 +84,13 @@ def save_runs(path: Path, runs: dict[str, dict]) -> None:
 
 
 def parse_time(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    """RQ's and the checkpoints' UTC times: naive, aware, or with a Z."""
+    parsed = datetime.fromisoformat(stamp.removesuffix("Z"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def stamp(moment: datetime) -> str:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()
 
 
 def train(families: list[str], registry_root: Path, threads: int, workdir: Path) -> dict[str, dict]:
@@ -115,9 +121,8 @@ def train(families: list[str], registry_root: Path, threads: int, workdir: Path)
             wait_until(ended, timeout=6 * 3600, interval=2.0, what=f"the {family} job")
             job = Job.fetch(job.id, connection=connection)
             runs[family] = {"job": job.id, "spec": spec.model_dump(mode="json", exclude_defaults=True),
-                            "enqueued_at": job.enqueued_at.isoformat() + "Z",
-                            "started_at": job.started_at.isoformat() + "Z",
-                            "ended_at": job.ended_at.isoformat() + "Z", "threads": threads,
+                            "enqueued_at": stamp(job.enqueued_at), "started_at": stamp(job.started_at),
+                            "ended_at": stamp(job.ended_at), "threads": threads,
                             "load_average": [round(load, 2), round(os.getloadavg()[0], 2)]}
             print(f"{family}: finished, load average {runs[family]['load_average']}", flush=True)
     finally:
@@ -180,19 +185,27 @@ def fmt(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def window_speeds(curve: list[dict]) -> list[float]:
+    """Steps per second between consecutive versions: a run that slows down late (subnormal floats on a CPU)
+    shows here, where timing its first steps would not."""
+    return [(b["step"] - a["step"]) / max((b["minutes"] - a["minutes"]) * 60, 1e-9) for a, b in zip(curve, curve[1:])]
+
+
 def table(runs: dict[str, dict]) -> str:
-    lines = ["| family | budget | target | FD | coverage | label acc. | recall | steps | minutes | met |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| family | budget | target | FD | coverage | label acc. | recall | steps | minutes | steps/s, first / "
+             "slowest / last window | met |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for family, run in runs.items():
         budget, point = BUDGETS[family], run.get("at_budget")
         target = f"FD <= {budget.fd:g}" + (f", coverage >= {budget.coverage:g}" if budget.coverage else "") + (
             f", label acc. >= {budget.label_accuracy:g}" if budget.label_accuracy else "")
+        speeds = window_speeds(run["curve"])
+        windows = f"{speeds[0]:.1f} / {min(speeds):.1f} / {speeds[-1]:.1f}" if speeds else "-"
         if point is None:
-            lines.append(f"| {family} | {budget.minutes:g} min | {target} | - | - | - | - | - | - | no |")
+            lines.append(f"| {family} | {budget.minutes:g} min | {target} | - | - | - | - | - | - | {windows} | no |")
             continue
         lines.append(f"| {family} | {budget.minutes:g} min | {target} | {fmt(point['fd'], 2)} | "
                      f"{fmt(point['coverage'])} | {fmt(point['label_accuracy'])} | {fmt(point['recall'])} | "
-                     f"{point['step']} | {point['minutes']:.1f} | {'yes' if run['met'] else '**no**'} |")
+                     f"{point['step']} | {point['minutes']:.1f} | {windows} | {'yes' if run['met'] else '**no**'} |")
     return "\n".join(lines)
 
 
@@ -200,37 +213,26 @@ def quality_block(point: dict) -> dict:
     return {"protocol": f"shipped extractor, N = {FULL_N:,}", **{k: point.get(k) for k in QUALITY_KEYS}}
 
 
-def shipped_point(directory: Path, reference) -> dict | None:
-    """The model shipped now for a family, scored at the full protocol; None if there is none."""
-    versions = sorted(p for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
-    if not versions:
-        return None
-    generator, metadata = checkpoint.load_generator(versions[-1])
-    classes = len(metadata["classes"]) if metadata.get("classes") else 0
-    result = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N)
-    return {"directory": versions[-1], **{k: result.get(k) for k in QUALITY_KEYS}}
-
-
 def ship(family: str, run: dict, registry: Registry, into: Path, reference) -> None:
-    """The version at the budget, without its resume state, as models/shipped/fashion-<family>/000001; a model
-    shipped before stays if it scores better (the default, trained far longer than a budget), and its
-    metadata records its quality as scored now."""
-    point = run["at_budget"]
+    """The version at the budget, without its resume state, as models/shipped/fashion-<family>/000001. A model
+    shipped before stays (the default was trained far longer than any budget); its metadata gets its quality
+    as scored now."""
     target = into / f"fashion-{family}"
-    current = shipped_point(target, reference)
-    if current is not None and current["fd"] <= point["fd"]:
-        path = current["directory"] / checkpoint.METADATA
-        metadata = json.loads(path.read_text())
-        metadata["quality"] = quality_block(current)
-        path.write_text(json.dumps(metadata, indent=2, sort_keys=True))
-        print(f"kept {target.name} {current['directory'].name}: FD {current['fd']:.2f} <= {point['fd']:.2f}", flush=True)
+    shipped = sorted(p for p in target.iterdir() if p.is_dir()) if target.is_dir() else []
+    if shipped:
+        generator, metadata = checkpoint.load_generator(shipped[-1])
+        classes = len(metadata["classes"]) if metadata.get("classes") else 0
+        result = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N)
+        metadata["quality"] = quality_block(result)
+        (shipped[-1] / checkpoint.METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True))
+        print(f"kept {target.name} {shipped[-1].name}: FD {result['fd']:.2f}", flush=True)
         return
+    point = run["at_budget"]
     source = registry.path(f"fashion-{family}", point["version"])
     metadata = checkpoint.read_metadata(source)
     metadata["files"].pop(checkpoint.TRAINING, None)
     metadata["quality"] = {**quality_block(point), "minutes": point["minutes"]}
     metadata["shipped_from"] = {"job": run["job"], "spec": run["spec"], "version": point["version"]}
-    shutil.rmtree(target, ignore_errors=True)
 
     def build(directory: Path) -> None:
         for name in metadata["files"]:
