@@ -179,6 +179,8 @@ class ModelSummary(BaseModel):
     latent_dim: int
     image: ImageShape
     architecture: str
+    truncates: bool = Field(description="whether truncation changes its images; false where the generator "
+                                        "normalises each latent first (progan), which answers 422 to truncation")
 
 
 class ModelsOut(BaseModel):

@@ -11,6 +11,7 @@ from app.deps import CatalogDep
 from app.errors import NotFound
 from app.schemas import ModelsOut, ModelSummary
 from app.serving.catalog import Catalog
+from models.architectures import get_architecture
 from models.checkpoint import SAMPLES
 from models.names import InvalidName
 from models.registry import VersionNotFound
@@ -25,7 +26,8 @@ def _summary(catalog: Catalog, name: str, info: dict[str, dict[str, Any]]) -> Mo
     meta = info[valid[-1]]["metadata"]
     return ModelSummary(name=name, latest=valid[-1], best=catalog.registry.best(name), versions=list(info),
                         conditional=bool(meta.get("classes")), classes=meta.get("classes"),
-                        latent_dim=meta["latent_dim"], image=meta["image"], architecture=meta["architecture"])
+                        latent_dim=meta["latent_dim"], image=meta["image"], architecture=meta["architecture"],
+                        truncates=get_architecture(meta["architecture"]).truncates)
 
 
 @router.get("", response_model=ModelsOut, summary="Models with their versions and latest")

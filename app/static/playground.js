@@ -77,6 +77,12 @@ function fillVersions(selectVersion) {
     // a term's class starts as the class picked above, and can be changed per term
     if (model.conditional) fillSelect(box.querySelector("select"), model.classes.map((c) => [c, c]), $("#label").value);
   }
+  // a generator that normalises its latents (progan) refuses truncation: the slider rests at 1
+  $("#truncation").disabled = !model.truncates;
+  if (!model.truncates) {
+    $("#truncation").value = 1;
+    $("#truncation-value").textContent = "1.00";
+  }
   const {height, width, channels} = model.image;
   $("#model-info").textContent = `${model.architecture}, ${width}x${height}x${channels}, latent ${model.latent_dim}`
     + (model.conditional ? `, ${model.classes.length} classes` : ", unconditional");
@@ -328,6 +334,41 @@ function drawChart() {
   });
 }
 
+// ---- the same seeds through every model ------------------------------------------------------------
+
+function fillCompareClasses() {
+  // the classes of the first conditional model; another conditional model draws the class of that name
+  const conditional = state.models.find((m) => m.conditional);
+  $("#compare-label-box").hidden = !conditional;
+  if (conditional) fillSelect($("#compare-label"), conditional.classes.map((c) => [c, c]), $("#compare-label").value);
+}
+
+function renderCompare() {
+  const start = Math.max(0, Number($("#compare-start").value) || 0);
+  const count = Math.min(16, Math.max(1, Number($("#compare-count").value) || 8));
+  const seeds = Array.from({length: count}, (_, i) => start + i);
+  const picked = $("#compare-label").value;
+  $("#compare-table").replaceChildren(...state.models.map((model) => {
+    const row = document.createElement("tr");
+    row.dataset.model = model.name;
+    const name = document.createElement("th");
+    name.textContent = `${model.name} (${model.architecture})`;
+    row.append(name);
+    const modelLabel = model.conditional ? (model.classes.includes(picked) ? picked : model.classes[0]) : null;
+    for (const seed of seeds) {
+      const query = new URLSearchParams({version: "latest"});
+      if (modelLabel !== null) query.set("label", modelLabel);
+      const img = new Image();
+      img.alt = `${model.name} seed ${seed}`;
+      img.src = `/models/${encodeURIComponent(model.name)}/seeds/${seed}.png?${query}`;
+      const cell = document.createElement("td");
+      cell.append(img);
+      row.append(cell);
+    }
+    return row;
+  }));
+}
+
 // ---- wiring ----------------------------------------------------------------------------------------
 
 function wire() {
@@ -347,6 +388,8 @@ function wire() {
     $("#seed-start").value = Math.floor(Math.random() * 1e6);
     refresh();
   });
+  $("#compare").addEventListener("click", () => guarded(async () => { fillCompareClasses(); renderCompare(); }));
+  $("#compare-label").addEventListener("change", () => guarded(async () => renderCompare()));
   $("#walk").addEventListener("click", () => guarded(walk));
   $("#arith").addEventListener("click", () => guarded(arithmetic));
   $("#train-form").addEventListener("submit", (event) => guarded(() => train(event)));
@@ -360,6 +403,8 @@ window.addEventListener("DOMContentLoaded", () => guarded(async () => {
     if (!state.models.length) throw new Error("no models yet: train one below, it appears here when it lands");
     renderGrid();
     renderPinned();
+    fillCompareClasses();
+    renderCompare();
   } finally {
     document.body.dataset.ready = "true";
   }

@@ -64,6 +64,7 @@ def test_generate_serves_each_family_at_its_size_and_channels(server, name):
 def test_truncation_changes_the_image_of_every_family_that_takes_it(server, name):
     client, _ = server
     body = {"model": name, "seeds": [3]} | ({"labels": [2]} if FAMILIES[name][0] in CONDITIONAL else {})
+    assert client.get("/models/" + name).json()["truncates"]
     plain, truncated = (client.post("/generate", json=body | {"truncation": t}) for t in (1.0, 0.5))
     assert plain.status_code == truncated.status_code == 200, truncated.text
     assert plain.content != truncated.content
@@ -71,6 +72,7 @@ def test_truncation_changes_the_image_of_every_family_that_takes_it(server, name
 
 def test_truncation_is_refused_with_its_reason_where_the_generator_normalises_z(server):
     client, _ = server
+    assert client.get("/models/grown").json()["truncates"] is False
     r = client.post("/generate", json={"model": "grown", "seeds": [3], "truncation": 0.5})
     assert r.status_code == 422 and "normalises each latent" in r.text, r.text
     assert client.get("/models/grown/seeds/3.png?truncation=0.7").status_code == 422

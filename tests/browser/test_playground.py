@@ -124,3 +124,21 @@ def test_a_job_trained_from_the_form_shows_progress_and_lands_in_the_model_picke
     # once it lands the grid shows the new model, and the curl command follows what is on screen
     assert '"model":"browser-gan","version":"000002"' in browser.find_element(By.ID, "curl").text
     browser.save_screenshot(str(ARTIFACTS / "04-training.png"))
+
+
+def test_compare_renders_the_same_seeds_through_every_model_in_the_picked_class(browser, stack):
+    open_playground(browser, stack)
+    names = {o.get_attribute("value") for o in Select(browser.find_element(By.ID, "model")).options}
+    tiles = wait_for_images(browser, "#compare-table img", count=8 * len(names))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#compare-table tr")
+    assert {row.get_attribute("data-model") for row in rows} == names
+    for row in rows:
+        sources = [img.get_attribute("src") for img in row.find_elements(By.TAG_NAME, "img")]
+        assert [s.split("/seeds/")[1].split(".png")[0] for s in sources] == [str(i) for i in range(8)]
+    Select(browser.find_element(By.ID, "compare-label")).select_by_value("bar-6")
+    wait_for_images(browser, "#compare-table tr[data-model='bars-cond'] img", count=8)
+    conditional = browser.find_element(By.CSS_SELECTOR, "#compare-table tr[data-model='bars-cond'] img")
+    unconditional = browser.find_element(By.CSS_SELECTOR, "#compare-table tr[data-model='bars'] img")
+    assert "label=bar-6" in conditional.get_attribute("src") and "label=" not in unconditional.get_attribute("src")
+    assert len(tiles) == 8 * len(names)
+    browser.save_screenshot(str(ARTIFACTS / "06-compare.png"))
