@@ -13,7 +13,7 @@ per class for conditional models) and placed on a wall-clock axis: minutes from 
 worker was idle, so this is its start, start-up included) to the version's publication. A family meets its
 target when the last version published within its budget does. Writes docs/quality.md's family table,
 docs/images/quality-curves.png (FD against minutes for every family) and the runs as JSON; --ship copies
-each family's version at its budget into models/shipped/fashion-<family>/.
+each job's final version into models/shipped/fashion-<family>/ where it beats the model shipped there.
 """
 
 from __future__ import annotations
@@ -214,25 +214,26 @@ def quality_block(point: dict) -> dict:
 
 
 def ship(family: str, run: dict, registry: Registry, into: Path, reference) -> None:
-    """The version at the budget, without its resume state, as models/shipped/fashion-<family>/000001. A model
-    shipped before stays (the default was trained far longer than any budget); its metadata gets its quality
-    as scored now."""
+    """The job's final version, without its resume state, as models/shipped/fashion-<family>/000001, unless
+    the model shipped there now scores at least as well (then its metadata gets its quality as scored now)."""
+    point = run["curve"][-1]
     target = into / f"fashion-{family}"
     shipped = sorted(p for p in target.iterdir() if p.is_dir()) if target.is_dir() else []
     if shipped:
         generator, metadata = checkpoint.load_generator(shipped[-1])
         classes = len(metadata["classes"]) if metadata.get("classes") else 0
-        result = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N)
-        metadata["quality"] = quality_block(result)
-        (shipped[-1] / checkpoint.METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True))
-        print(f"kept {target.name} {shipped[-1].name}: FD {result['fd']:.2f}", flush=True)
-        return
-    point = run["at_budget"]
+        current = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N)
+        if current["fd"] <= point["fd"]:
+            metadata["quality"] = quality_block(current)
+            (shipped[-1] / checkpoint.METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True))
+            print(f"kept {target.name} {shipped[-1].name}: FD {current['fd']:.2f} <= {point['fd']:.2f}", flush=True)
+            return
     source = registry.path(f"fashion-{family}", point["version"])
     metadata = checkpoint.read_metadata(source)
     metadata["files"].pop(checkpoint.TRAINING, None)
     metadata["quality"] = {**quality_block(point), "minutes": point["minutes"]}
     metadata["shipped_from"] = {"job": run["job"], "spec": run["spec"], "version": point["version"]}
+    shutil.rmtree(target, ignore_errors=True)
 
     def build(directory: Path) -> None:
         for name in metadata["files"]:
@@ -241,7 +242,7 @@ def ship(family: str, run: dict, registry: Registry, into: Path, reference) -> N
 
     version = Registry(into).publish(f"fashion-{family}", build)
     checkpoint.load_generator(into / f"fashion-{family}" / version)  # hashes and shapes verified
-    print(f"shipped fashion-{family} {version} (step {point['step']})", flush=True)
+    print(f"shipped fashion-{family} {version} (step {point['step']}, FD {point['fd']:.2f})", flush=True)
 
 
 def main() -> None:
@@ -252,8 +253,8 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true", help="re-score the scratch registry's runs")
     parser.add_argument("--report", action="store_true", help="neither train nor score: the table, the plot "
                                                              "and --ship from the runs scored before")
-    parser.add_argument("--ship", action="store_true", help="copy each family's version at its budget into "
-                                                           "models/shipped")
+    parser.add_argument("--ship", action="store_true", help="copy each job's final version into models/shipped "
+                                                           "where it scores better than the model shipped there")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality" / "families.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -291,7 +292,7 @@ def main() -> None:
     print(table(scored))
     if args.ship:
         for family in families:
-            if runs[family]["at_budget"] is not None:
+            if runs[family].get("curve"):
                 ship(family, runs[family], registry, REPO / "models" / "shipped", reference)
 
 
