@@ -24,7 +24,8 @@ from app.settings import Settings
 class Serving:
     catalog: Catalog
     engine: Engine
-    seed_pngs: LRUCache  # encoded seed-URL PNGs by (model, version, seed, class, truncation): they never change
+    # encoded seed-URL PNGs by (model, version, weights sha256, seed, class, truncation): they never change
+    seed_pngs: LRUCache
 
 
 def serving(request: Request) -> Serving:

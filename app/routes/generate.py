@@ -72,7 +72,7 @@ async def seed_image(request: Request) -> Response:
     index = None if labels is None else labels[0]
     # the precision is part of the answer's identity: bf16 pixels may differ from fp32 ones by a few levels
     etag = '"' + hashlib.sha256(
-        f"{found.name}/{found.version}/{seed}/{index}/{truncation!r}/"
+        f"{found.name}/{found.version}/{found.weights_sha256}/{seed}/{index}/{truncation!r}/"
         f"{found.choices['precision']}/{imaging.PNG_ENCODING}".encode()
     ).hexdigest()[:32] + '"'
     headers = {
@@ -83,7 +83,7 @@ async def seed_image(request: Request) -> Response:
     }
     if if_none_match == etag:
         return Response(status_code=304, headers=headers)
-    key = (found.name, found.version, seed, index, truncation)
+    key = (found.name, found.version, found.weights_sha256, seed, index, truncation)
     png = state.seed_pngs.get(key)
     if png is None:
         [png] = await state.engine.render(found, Job(seeds=[seed], labels=labels, truncation=truncation))

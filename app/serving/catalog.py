@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.errors import NotFound
 from models import evaluations
-from models.checkpoint import CheckpointError, read_metadata
+from models.checkpoint import WEIGHTS, CheckpointError, read_metadata
 from models.names import InvalidName, format_version, parse_version, validate_model_name
 from models.registry import Registry, VersionNotFound
 
@@ -50,6 +50,12 @@ class Version:
     version: str
     metadata: dict[str, Any]
     choices: dict[str, Any]  # the probes' choices: precision, batchable, graph, cast weights, drift from fp32
+
+    @property
+    def weights_sha256(self) -> str:
+        """What the version's images are made from: part of every ETag and cache key, so that they name the
+        weights themselves and not only the number that names them."""
+        return self.metadata["files"][WEIGHTS]
 
     @property
     def latent_dim(self) -> int:
@@ -265,10 +271,11 @@ class Catalog:
     # hot swapping
 
     def poll(self) -> None:
-        """One pass of the watcher: move `latest` of every model in use to its newest valid version."""
+        """One pass of the watcher: move `latest` of every model in use to its newest valid version, and forget
+        loaded versions that were deleted, so that their pinned URLs answer 404 instead of a memory of them."""
         with self._lock:
-            watched = list(self._latest)
-        for model in watched:
+            watched = set(self._latest) | {model for model, _ in self._cache}
+        for model in sorted(watched):
             self.check(model)
 
     def check(self, model: str) -> None:
@@ -279,15 +286,15 @@ class Catalog:
         with self._check_lock:
             with self._lock:
                 current = self._latest.get(model)
-            if current is None:
-                return
             try:
-                self._poll_model(model, current)
+                versions = self.registry.versions(model)
+                if current is not None:
+                    self._poll_model(model, current, versions)
+                self._forget_deleted(model, versions)
             except (OSError, NotFound) as e:
                 log.warning("cannot read the registry for %s: %s", model, e)
 
-    def _poll_model(self, model: str, current: str) -> None:
-        versions = self.registry.versions(model)
+    def _poll_model(self, model: str, current: str, versions: list[str]) -> None:
         gone = current not in versions
         newer = versions if gone else [v for v in versions if parse_version(v) > parse_version(current)]
         chosen = None
@@ -307,8 +314,11 @@ class Catalog:
             with self._lock:
                 if self._latest.get(model) == current:
                     self._latest.pop(model, None)
-                for key in [k for k in self._cache if k[0] == model and k[1] not in versions]:
-                    del self._cache[key]
+
+    def _forget_deleted(self, model: str, versions: list[str]) -> None:
+        with self._lock:
+            for key in [k for k in self._cache if k[0] == model and k[1] not in versions]:
+                del self._cache[key]
 
     def notice(self, model: str, version: str, retry_delays_s: tuple[float, ...] = NOTICE_RETRIES_S) -> None:
         """A worker says `version` of `model` landed: check at once, and again a little later while this host
