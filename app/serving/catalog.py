@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.errors import NotFound
 from models import evaluations
-from models.checkpoint import WEIGHTS, CheckpointError, read_metadata
+from models.checkpoint import CheckpointError, read_metadata, weights_sha256
 from models.names import InvalidName, format_version, parse_version, validate_model_name
 from models.registry import Registry, VersionNotFound
 
@@ -55,7 +55,7 @@ class Version:
     def weights_sha256(self) -> str:
         """What the version's images are made from: part of every ETag and cache key, so that they name the
         weights themselves and not only the number that names them."""
-        return self.metadata["files"][WEIGHTS]
+        return weights_sha256(self.metadata)
 
     @property
     def latent_dim(self) -> int:

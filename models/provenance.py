@@ -1,0 +1,49 @@
+"""How an image was made: the model, version and weights, the seeds, labels and truncation, and the software,
+as the text written into every image the service or the CLI hands out (models/image_text.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+
+from models import image_text
+from models.checkpoint import weights_sha256
+
+SOFTWARE = f"gan-service {package_version('gan-service')}"
+
+
+def _listed(values: list, ascii_only: bool) -> str:
+    # a JSON array without its brackets: plain seeds read "1,2,3", as the X-Seeds header always has
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=ascii_only)[1:-1]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """`seeds` and `labels` (class names) follow the request's shape: one per image, a walk's start and end, or
+    an arithmetic request's terms; None where the request had none."""
+
+    version: object  # what answered: anything with its `name`, `version` and `metadata` (catalog, runner)
+    seeds: list | None = None
+    labels: list | None = None
+    truncation: float = 1.0
+
+    def facts(self, ascii_only: bool = False) -> dict[str, str]:
+        """Every fact as text, under the keys docs/api.md lists; `ascii_only` escapes class names as JSON does."""
+        facts = {"model": self.version.name, "version": self.version.version,
+                 "weights_sha256": weights_sha256(self.version.metadata)}
+        if self.seeds is not None:
+            facts["seeds"] = _listed(self.seeds, ascii_only)
+        if self.labels is not None:
+            facts["labels"] = _listed(self.labels, ascii_only)
+        facts["truncation"] = repr(float(self.truncation))
+        facts["Software"] = SOFTWARE  # the key PNG readers show as the program that made the file
+        return facts
+
+    def stamp(self, data: bytes, media_type: str = "image/png") -> bytes:
+        return image_text.with_text(data, media_type, self.facts())
+
+    def of_image(self, index: int) -> Provenance:
+        """The facts of one image of a per-image answer (a JSON list of PNGs, one per seed)."""
+        return Provenance(self.version, None if self.seeds is None else [self.seeds[index]],
+                          None if self.labels is None else [self.labels[index]], self.truncation)
