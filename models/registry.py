@@ -93,11 +93,19 @@ class Registry:
         return format_version(max(versions)) if versions else None
 
     def best(self, model: str) -> str | None:
+        record = self.read_record(model, BEST_POINTER)
+        return record.get("version") if record else None
+
+    def read_record(self, model: str, name: str) -> dict | None:
+        """A small JSON record kept beside the model's versions (BEST, INTERFACE, ...), from the first root that
+        has one; None when none does or it is unreadable."""
         for root in self.roots:
             try:
-                return json.loads((root / validate_model_name(model) / BEST_POINTER).read_text())["version"]
-            except (FileNotFoundError, NotADirectoryError, ValueError, KeyError):
+                record = json.loads((root / validate_model_name(model) / name).read_text())
+            except (FileNotFoundError, NotADirectoryError, ValueError):
                 continue
+            if isinstance(record, dict):
+                return record
         return None
 
     def resolve(self, model: str, version: str) -> str:
@@ -166,7 +174,12 @@ class Registry:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def set_best(self, model: str, version: str) -> None:
-        _write_atomically(self.root / validate_model_name(model) / BEST_POINTER, json.dumps({"version": version}))
+        self.write_record(model, BEST_POINTER, {"version": version})
+
+    def write_record(self, model: str, name: str, record: dict) -> None:
+        model_dir = self.root / validate_model_name(model)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(model_dir / name, json.dumps(record, indent=2, sort_keys=True))
 
     def delete(self, model: str, version: str) -> None:
         path = self.path(model, version)

@@ -26,7 +26,7 @@ from cachetools import LRUCache
 from starlette.concurrency import run_in_threadpool
 
 from app.errors import NotFound
-from models import evaluations
+from models import evaluations, interface
 from models.checkpoint import CheckpointError, read_metadata, weights_sha256
 from models.names import InvalidName, format_version, parse_version, validate_model_name
 from models.registry import Registry, VersionNotFound
@@ -125,8 +125,9 @@ class Catalog:
                 # quality figures up front: scored at publish time, and full evaluations queued later
                 info[v] = {"valid": v not in invalid, "metrics": metadata.get("metrics"),
                            "evaluations": evaluations.read(self.registry.root, model, v), "metadata": metadata}
+                self._check_interface(model, metadata)
             except (CheckpointError, VersionNotFound, OSError) as e:
-                info[v] = {"valid": False, "error": str(e)}
+                info[v] = {**info.get(v, {}), "valid": False, "error": str(e)}
             if v in invalid:
                 info[v]["error"] = invalid[v]
         return info
@@ -231,9 +232,23 @@ class Catalog:
         except VersionNotFound as e:
             raise NotFound(str(e)) from None
 
-    def _load(self, model: str, version: str) -> Version:
-        files = fingerprint(self._directory(model, version))
+    def _check_interface(self, model: str, metadata: dict[str, Any]) -> None:
+        """CheckpointError for a version whose interface differs from the one the model's first version fixed:
+        it arrived some other way than a job the API checked (copied in by hand, an older worker)."""
+        fixed = interface.fixed(self.registry, model)
         try:
+            differing = [] if fixed is None else interface.differences(fixed, interface.of_metadata(metadata))
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"metadata.json has no usable interface: {e!r}") from None
+        if differing:
+            raise CheckpointError(f"its interface differs from the one version {fixed['fixed_by']} fixed for "
+                                  f"{model!r}: {'; '.join(differing)}")
+
+    def _load(self, model: str, version: str) -> Version:
+        directory = self._directory(model, version)
+        files = fingerprint(directory)
+        try:
+            self._check_interface(model, read_metadata(directory))
             answer = self.loader.load(model, version)
         except CheckpointError as e:
             self._mark_invalid(model, version, str(e), files)
@@ -260,8 +275,10 @@ class Catalog:
                 self._still_invalid(model, version, invalid)
             except NotFound:
                 return
-        files = fingerprint(self._directory(model, version))
+        directory = self._directory(model, version)
+        files = fingerprint(directory)
         try:
+            self._check_interface(model, read_metadata(directory))
             self.loader.check(model, version)
         except CheckpointError as e:
             self._mark_invalid(model, version, str(e), files)
