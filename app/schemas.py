@@ -181,6 +181,12 @@ class ModelSummary(BaseModel):
     architecture: str
 
 
+class AliasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": "000002"}]})
+
+    version: str = Field(description="the version's number, e.g. 000002 or 2")
+
+
 class ModelsOut(BaseModel):
     models: list[ModelSummary]
 

@@ -28,6 +28,7 @@ from models.names import ALIASES, format_version, parse_version, validate_model_
 
 TMP_PREFIX = ".tmp-"
 BEST_POINTER = "BEST"
+PINNED_LATEST = "PINNED_LATEST"  # `latest` held on one version (a rollback) until unpinned
 LAST_ISSUED = "LAST_ISSUED"  # the highest version number ever given out for the model
 LOCK = ".lock"
 
@@ -108,11 +109,15 @@ class Registry:
                 return record
         return None
 
+    def pinned_latest(self, model: str) -> str | None:
+        record = self.read_record(model, PINNED_LATEST)
+        return record.get("version") if record else None
+
     def resolve(self, model: str, version: str) -> str:
-        """The version that `latest`, `best` or a version number names; VersionNotFound when there is none,
-        InvalidName for a name that can never be one."""
+        """The version that `latest` (pinned, else the newest), `best` or a version number names;
+        VersionNotFound when there is none, InvalidName for a name that can never be one."""
         if version in ALIASES:
-            found = self.latest(model) if version == "latest" else self.best(model)
+            found = (self.pinned_latest(model) or self.latest(model)) if version == "latest" else self.best(model)
             if found is None:
                 raise VersionNotFound(f"model {model!r} has no {version!r} version"
                                       + ("" if self.versions(model) else ": unknown model"))
@@ -173,8 +178,21 @@ class Registry:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def set_best(self, model: str, version: str) -> None:
-        self.write_record(model, BEST_POINTER, {"version": version})
+    def set_best(self, model: str, version: str, set_by: str | None = None) -> None:
+        """`set_by`: who chose it by hand (an API key's id); None when a job promoted it on its scores."""
+        self.write_record(model, BEST_POINTER, {"version": version, **({"set_by": set_by} if set_by else {})})
+
+    def pin_latest(self, model: str, version: str, set_by: str | None) -> None:
+        self.write_record(model, PINNED_LATEST, {"version": version, "set_by": set_by})
+
+    def unpin_latest(self, model: str) -> None:
+        self.delete_record(model, PINNED_LATEST)
+
+    def delete_record(self, model: str, name: str) -> None:
+        try:
+            (self.root / validate_model_name(model) / name).unlink()
+        except FileNotFoundError:
+            pass
 
     def write_record(self, model: str, name: str, record: dict) -> None:
         model_dir = self.root / validate_model_name(model)

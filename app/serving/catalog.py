@@ -7,10 +7,11 @@ the process keeps). The API never reads a version's weights itself.
 A watcher thread polls the registry; `check(model)` does the same for one model at once, when a notification
 says a version landed (app/notifications.py). When a newer version of a model in use lands, it is loaded and
 `latest` is repointed in one assignment; requests already holding the old version finish on it. `latest` only
-moves forward, unless the version it names is deleted. A version that fails to load is logged once per reason,
-remembered as invalid with its reason and the fingerprint of its files, and skipped until its files change (a
-directory copied in file by file is retried once complete). Every version newer than the one served is checked
-once as it lands, so a broken one shows as invalid even when a newer valid one hides it. An unreadable registry
+moves forward, unless the version it names is deleted, or it is pinned (`Registry.pin_latest`, a rollback):
+then it names the pinned version, however many land, until unpinned. A version that fails to load is logged
+once per reason, remembered as invalid with its reason and the fingerprint of its files, and skipped until its
+files change (a directory copied in file by file is retried once complete). Every version newer than the one
+served is checked once as it lands, so a broken one shows as invalid even when a newer valid one hides it. An unreadable registry
 is a 503 (RegistryUnavailable), never remembered: serving recovers when it returns.
 """
 
@@ -155,6 +156,9 @@ class Catalog:
             raise NotFound(str(e)) from None
 
     def _get_latest(self, model: str) -> Version:
+        pinned = self._pinned(model)
+        if pinned is not None:
+            return pinned
         with self._lock:
             current = self._latest.get(model)
         if current is not None:
@@ -173,6 +177,23 @@ class Catalog:
             self._advance(model, version, replacing=current)
             return loaded
         raise NotFound(f"model {model!r} has no valid version: {self.invalid_versions(model)}")
+
+    def _pinned(self, model: str) -> Version | None:
+        """The version `latest` is pinned to (a rollback), now pointed at; None when not pinned, or when the pin
+        names a version that cannot be served (deleted or invalid behind the API's back): the newest serves."""
+        pin = self.registry.pinned_latest(model)
+        if pin is None:
+            return None
+        try:
+            found = self._get_version(model, pin)
+        except NotFound as e:
+            log.warning("latest of %s is pinned to %s, which cannot be served: %s", model, pin, e)
+            return None
+        with self._lock:
+            if self._latest.get(model) != pin:  # backwards too: that is what a rollback is for
+                self._latest[model] = pin
+                self.swaps += 1
+        return found
 
     def _advance(self, model: str, version: str, replacing: str | None = None) -> bool:
         """Point `latest` at `version` if it is newer, or if it replaces `replacing` (gone or invalid).
@@ -305,7 +326,8 @@ class Catalog:
                 current = self._latest.get(model)
             try:
                 versions = self.registry.versions(model)
-                if current is not None:
+                # while `latest` is pinned, new versions land but only the pin is served as latest
+                if current is not None and self._pinned(model) is None:
                     self._poll_model(model, current, versions)
                 self._forget_deleted(model, versions)
             except (OSError, NotFound) as e:
