@@ -119,6 +119,7 @@ class Catalog:
         if not versions:
             raise NotFound(f"unknown model {model!r}")
         invalid = self.invalid_versions(model)
+        fixed = interface.fixed(self.registry, model)
         info: dict[str, dict[str, Any]] = {}
         for v in versions:
             try:
@@ -126,7 +127,7 @@ class Catalog:
                 # quality figures up front: scored at publish time, and full evaluations queued later
                 info[v] = {"valid": v not in invalid, "metrics": metadata.get("metrics"),
                            "evaluations": evaluations.read(self.registry.root, model, v), "metadata": metadata}
-                self._check_interface(model, metadata)
+                self._check_interface(model, metadata, fixed)
             except (CheckpointError, VersionNotFound, OSError) as e:
                 info[v] = {**info.get(v, {}), "valid": False, "error": str(e)}
             if v in invalid:
@@ -253,10 +254,11 @@ class Catalog:
         except VersionNotFound as e:
             raise NotFound(str(e)) from None
 
-    def _check_interface(self, model: str, metadata: dict[str, Any]) -> None:
-        """CheckpointError for a version whose interface differs from the one the model's first version fixed:
-        it arrived some other way than a job the API checked (copied in by hand, an older worker)."""
-        fixed = interface.fixed(self.registry, model)
+    def _check_interface(self, model: str, metadata: dict[str, Any], fixed: dict[str, Any] | None = None) -> None:
+        """CheckpointError for a version whose interface differs from the one the model's first version fixed
+        (`fixed`, read from the registry unless given): it arrived some other way than a job the API checked
+        (copied in by hand, an older worker)."""
+        fixed = fixed or interface.fixed(self.registry, model)
         try:
             differing = [] if fixed is None else interface.differences(fixed, interface.of_metadata(metadata))
         except (KeyError, TypeError, ValueError) as e:
