@@ -5,9 +5,10 @@ atomic within one filesystem, so a reader sees a whole version or none, and it f
 so two writers can never take the same number. A number is never given twice, even after its version is
 deleted: each model keeps the last number it issued (`LAST_ISSUED`), read and raised under an exclusive lock
 on the model's `.lock` file, so a client that cached an image of version 7 never sees other weights under 7.
-Read-only roots (the shipped default) are listed after the
-writable one; a model's versions are the union of all roots. `resolve` is the one place where `latest`, `best`
-and version numbers are turned into the version they name.
+Read-only roots (the shipped default) are listed after the writable one; a model's versions are the union of
+all roots. `resolve` is the one place where `latest`, `best` and version numbers are turned into the version
+they name. Small JSON records beside the versions (`BEST`, `PINNED_LATEST`, `INTERFACE`) say what the aliases
+name and what the model's first version fixed.
 """
 
 from __future__ import annotations
@@ -260,9 +261,12 @@ def _writer_is_dead(tmp_name: str) -> bool:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Readers see the old text or the new, never a torn write."""
+    """Readers see the old text or the new, never a torn write; on disk before it replaces the old."""
     tmp = path.with_name(_tmp_name())
-    tmp.write_text(text)
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

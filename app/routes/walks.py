@@ -36,7 +36,8 @@ async def interpolate(body: InterpolateRequest, request: Request) -> Response:
         return JSONResponse({"model": version.name, "version": version.version, "frames": frames},
                             headers=provenance_headers(provenance))
     media_type = MEDIA[body.format]
-    return Response(provenance.stamp(parts[0], media_type), media_type=media_type, headers=provenance_headers(provenance))
+    return Response(provenance.stamp(parts[0], media_type), media_type=media_type,
+                    headers=provenance_headers(provenance))
 
 
 @router.post("/arithmetic", responses={200: {"content": {"image/png": {}}}},

@@ -11,8 +11,9 @@ moves forward, unless the version it names is deleted, or it is pinned (`Registr
 then it names the pinned version, however many land, until unpinned. A version that fails to load is logged
 once per reason, remembered as invalid with its reason and the fingerprint of its files, and skipped until its
 files change (a directory copied in file by file is retried once complete). Every version newer than the one
-served is checked once as it lands, so a broken one shows as invalid even when a newer valid one hides it. An unreadable registry
-is a 503 (RegistryUnavailable), never remembered: serving recovers when it returns.
+served is checked once as it lands, so a broken one shows as invalid even when a newer valid one hides it. A
+version whose interface differs from the one the model's first version fixed (models/interface.py) is invalid
+too. An unreadable registry is a 503 (RegistryUnavailable), never remembered: serving recovers when it returns.
 """
 
 from __future__ import annotations

@@ -22,5 +22,5 @@ def test_no_generated_request_gets_a_500_and_every_4xx_names_the_problem(live_co
     report = fuzz(str(live_copy.base_url).rstrip("/"), examples=5, redis_up=True)
     assert report["cases"] >= 80
     assert report["failures"] == [], report["failures"][:5]
-    assert {"POST /generate", "POST /train", "DELETE /train/{job_id}",
-            "DELETE /models/{name}/versions/{version}", "PUT /models/{name}/aliases/{alias}"} <= set(report["operations"])
+    assert {"POST /generate", "POST /train", "DELETE /train/{job_id}", "DELETE /models/{name}/versions/{version}",
+            "PUT /models/{name}/aliases/{alias}"} <= set(report["operations"])
