@@ -53,8 +53,8 @@ def _render_local(registry: Path, model: str, version: str, seeds, latents, n, l
                   labels=labels, output="png" if grid else "pngs")
         [pngs] = runner.render(loaded.name, loaded.version, [job])
         # the same facts in the same files as the API writes
-        provenance = Provenance(loaded, None if latents is not None else seeds,
-                                None if labels is None else [loaded.classes[i] for i in labels], truncation)
+        provenance = Provenance.of(loaded, None if latents is not None else seeds,
+                                   None if labels is None else [loaded.classes[i] for i in labels], truncation)
         stamped = [provenance.stamp(pngs[0])] if grid else \
             [provenance.of_image(i).stamp(png) for i, png in enumerate(pngs)]
         return loaded.version, seeds, stamped

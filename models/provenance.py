@@ -23,15 +23,22 @@ class Provenance:
     """`seeds` and `labels` (class names) follow the request's shape: one per image, a walk's start and end, or
     an arithmetic request's terms; None where the request had none."""
 
-    version: object  # what answered: anything with its `name`, `version` and `metadata` (catalog, runner)
+    model: str
+    version: str
+    weights_sha256: str
     seeds: list | None = None
     labels: list | None = None
     truncation: float = 1.0
 
+    @classmethod
+    def of(cls, version, seeds: list | None = None, labels: list | None = None,
+           truncation: float = 1.0) -> Provenance:
+        """`version`: what answered, anything with its `name`, `version` and `metadata` (catalog, runner)."""
+        return cls(version.name, version.version, weights_sha256(version.metadata), seeds, labels, truncation)
+
     def facts(self, ascii_only: bool = False) -> dict[str, str]:
         """Every fact as text, under the keys docs/api.md lists; `ascii_only` escapes class names as JSON does."""
-        facts = {"model": self.version.name, "version": self.version.version,
-                 "weights_sha256": weights_sha256(self.version.metadata)}
+        facts = {"model": self.model, "version": self.version, "weights_sha256": self.weights_sha256}
         if self.seeds is not None:
             facts["seeds"] = _listed(self.seeds, ascii_only)
         if self.labels is not None:
@@ -45,5 +52,6 @@ class Provenance:
 
     def of_image(self, index: int) -> Provenance:
         """The facts of one image of a per-image answer (a JSON list of PNGs, one per seed)."""
-        return Provenance(self.version, None if self.seeds is None else [self.seeds[index]],
+        return Provenance(self.model, self.version, self.weights_sha256,
+                          None if self.seeds is None else [self.seeds[index]],
                           None if self.labels is None else [self.labels[index]], self.truncation)

@@ -38,8 +38,8 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
               output="png" if body.format == "png" else "pngs")
     parts = await engine.render(version, job)
     classes = version.classes
-    provenance = Provenance(version, seeds or None, None if labels is None else [classes[i] for i in labels],
-                            job.truncation)
+    provenance = Provenance.of(version, seeds or None, None if labels is None else [classes[i] for i in labels],
+                               job.truncation)
     if body.format == "png":
         return Response(provenance.stamp(parts[0]), media_type="image/png", headers=provenance_headers(provenance))
     pngs = base64_pngs([provenance.of_image(i).stamp(part) for i, part in enumerate(parts)])
@@ -73,7 +73,7 @@ async def seed_image(request: Request) -> Response:
     labels = seed_label(label or None, found)
     checked_truncation(truncation, found)
     index = None if labels is None else labels[0]
-    provenance = Provenance(found, [seed], None if index is None else [found.classes[index]], truncation)
+    provenance = Provenance.of(found, [seed], None if index is None else [found.classes[index]], truncation)
     # the precision is part of the answer's identity: bf16 pixels may differ from fp32 ones by a few levels;
     # the service's name and release are written into the image
     etag = '"' + hashlib.sha256(

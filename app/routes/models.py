@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from app import management
 from app.deps import CatalogDep, WriterDep
 from app.errors import NotFound
+from app.responses import provenance_headers
 from app.schemas import AliasIn, ModelsOut, ModelSummary
 from app.serving.catalog import Catalog
-from models.checkpoint import SAMPLES
+from models.checkpoint import SAMPLES, CheckpointError, read_metadata, weights_sha256
 from models.names import InvalidName
+from models.provenance import Provenance
 from models.registry import VersionNotFound
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -81,4 +83,10 @@ def version_samples(name: str, version: str, catalog: CatalogDep, request: Reque
         raise NotFound(str(e)) from None
     if not path.is_file():
         raise NotFound(f"version {version} of {name!r} has no sample grid")
-    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    try:
+        sha = weights_sha256(read_metadata(path.parent))
+    except (CheckpointError, KeyError) as e:
+        raise NotFound(f"version {version} of {name!r} is invalid: {e}") from None
+    provenance = Provenance(name, version, sha)  # the grid of the job's fixed latents: no seeds to name
+    return Response(provenance.stamp(path.read_bytes()), media_type="image/png",
+                    headers={"Cache-Control": "public, max-age=31536000, immutable", **provenance_headers(provenance)})

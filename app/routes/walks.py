@@ -28,9 +28,9 @@ async def interpolate(body: InterpolateRequest, request: Request) -> Response:
     parts = await engine.render(version, Job(latents=latents, labels=labels, truncation=truncation,
                                              output=output, columns=body.steps))
     ends = (body.start, body.end)
-    provenance = Provenance(version, [end.seed for end in ends],
-                            [label_name(end.label, version) for end in ends] if labels is not None else None,
-                            truncation)
+    provenance = Provenance.of(version, [end.seed for end in ends],
+                               [label_name(end.label, version) for end in ends] if labels is not None else None,
+                               truncation)
     if body.format == "json":
         frames = base64_pngs([provenance.stamp(part) for part in parts])
         return JSONResponse({"model": version.name, "version": version.version, "frames": frames},
@@ -50,8 +50,8 @@ async def arithmetic(body: ArithmeticRequest, request: Request) -> Response:
     output = "pngs" if body.format == "json" else "png"
     parts = await engine.render(version, Job(latents=latents, labels=labels, output=output, columns=len(latents)))
     # seeds by term (null for a term given by latents); labels by image of the row
-    provenance = Provenance(version, [term.seeds for term in body.terms],
-                            None if labels is None else [version.classes[i] for i in labels])
+    provenance = Provenance.of(version, [term.seeds for term in body.terms],
+                               None if labels is None else [version.classes[i] for i in labels])
     if body.format == "json":
         pngs = base64_pngs([provenance.stamp(part) for part in parts])
         return JSONResponse({"model": version.name, "version": version.version, "terms": pngs[:terms],

@@ -103,3 +103,11 @@ def test_arithmetic_names_each_terms_seeds_and_each_images_label(client):
     text = _text(r.content)
     assert text["seeds"] == "[1,2],[3]" == r.headers["x-seeds"]
     assert text["labels"] == '"bar-1","bar-1","bar-1"'  # each term's, then the result's
+
+
+def test_a_versions_sample_grid_names_the_version_and_its_weights(client):
+    r = client.get("/models/bars-cond/versions/000001/samples.png")
+    text = _text(r.content)
+    assert (text["model"], text["version"]) == ("bars-cond", "000001")
+    assert text["weights_sha256"] == _weights(client, "bars-cond", "000001") == r.headers["x-weights-sha256"]
+    assert "seeds" not in text and "immutable" in r.headers["cache-control"]
