@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+from functools import lru_cache
 from xml.sax.saxutils import quoteattr
 
 from models.images import PNG_SIGNATURE, png_chunk
@@ -26,6 +27,7 @@ def png_with_text(png: bytes, text: dict[str, str]) -> bytes:
     return png[:PNG_IHDR_END] + chunks + png[PNG_IHDR_END:]
 
 
+@lru_cache(maxsize=4096)  # most facts repeat from image to image (model, version, weights): built once
 def _text_chunk(key: str, value: str) -> bytes:
     keyword = key.encode("latin-1")
     if not 1 <= len(keyword) <= 79:
