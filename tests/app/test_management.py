@@ -128,3 +128,11 @@ def test_a_version_that_does_not_load_cannot_be_pinned_nor_made_best(served):
         r = client.put(f"/models/bars/aliases/{alias}", json={"version": broken}, headers=_auth(GOOD))
         assert r.status_code == 409 and "sha256" in r.json()["detail"], r.text
     assert client.get("/models/bars").json()["aliases"]["latest"]["pinned"] is False
+
+
+def test_deleting_the_best_version_clears_best(served):
+    client, _ = served
+    client.put("/models/bars/aliases/best", json={"version": "1"}, headers=_auth(GOOD))
+    assert client.delete("/models/bars/versions/1", headers=_auth(GOOD)).status_code == 200
+    assert client.get("/models/bars").json()["aliases"]["best"] is None
+    assert client.get(URL, params={"version": "best"}).status_code == 404
