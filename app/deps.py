@@ -15,6 +15,8 @@ from cachetools import LRUCache
 from fastapi import Depends, Request
 
 from app.jobs import JobQueue
+from app.management import key_id
+from app.security import Credentials, require_write_key
 from app.serving.catalog import Catalog
 from app.serving.engine import Engine
 from app.settings import Settings
@@ -24,7 +26,8 @@ from app.settings import Settings
 class Serving:
     catalog: Catalog
     engine: Engine
-    seed_pngs: LRUCache  # encoded seed-URL PNGs by (model, version, seed, class, truncation): they never change
+    # encoded seed-URL PNGs by (model, version, weights sha256, seed, class, truncation): they never change
+    seed_pngs: LRUCache
 
 
 def serving(request: Request) -> Serving:
@@ -43,6 +46,15 @@ async def _queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
+async def _writer(request: Request, credentials: Credentials) -> str | None:
+    """The id of the write key the request carries (never the key), after checking it; None when keys are off."""
+    await require_write_key(request, credentials)
+    if not request.app.state.keys.enabled or credentials is None:
+        return None
+    return key_id(credentials.credentials.strip())
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
 QueueDep = Annotated[JobQueue, Depends(_queue)]
+WriterDep = Annotated[str | None, Depends(_writer)]  # who changes the registry, by key id

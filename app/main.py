@@ -18,6 +18,7 @@ from app.deps import Serving
 from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
+from app.responses import PROVENANCE_HEADERS
 from app.routes import events, generate, health, metrics, models, playground, quality, train, walks, watch
 from app.serving.catalog import Catalog
 from app.serving.engine import Engine
@@ -82,8 +83,8 @@ def create_app(settings: Settings | None = None, inference_in_process: bool = Fa
     app.add_middleware(BodyLimitMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["X-Model", "X-Model-Version", "X-Seeds", "ETag",
-                                                                "X-Request-ID", "Retry-After"])
+                           allow_headers=["*"], expose_headers=[*PROVENANCE_HEADERS, "ETag", "X-Request-ID",
+                                                                "Retry-After"])
     app.state.settings = settings
     app.state.inference_in_process = inference_in_process
     app.state.metrics = Metrics(app.state)

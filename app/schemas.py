@@ -183,6 +183,12 @@ class ModelSummary(BaseModel):
                                         "normalises each latent first (progan), which answers 422 to truncation")
 
 
+class AliasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": "000002"}]})
+
+    version: str = Field(description="the version's number, e.g. 000002 or 2")
+
+
 class ModelsOut(BaseModel):
     models: list[ModelSummary]
 

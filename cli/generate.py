@@ -39,6 +39,7 @@ def _render_local(registry: Path, model: str, version: str, seeds, latents, n, l
     from app.serving import InvalidRequest, Job, checked_latents, label_indices, random_seeds
     from models.checkpoint import CheckpointError
     from models.names import InvalidName
+    from models.provenance import Provenance
     from models.registry import VersionNotFound
 
     runner = local_runner(registry)
@@ -46,12 +47,17 @@ def _render_local(registry: Path, model: str, version: str, seeds, latents, n, l
         loaded = runner.get(model, runner.registry.resolve(model, version))
         seeds = random_seeds(n) if n else seeds
         count = len(latents) if latents is not None else len(seeds)
+        labels = label_indices(None if label is None else [label], count, loaded, "label")
         job = Job(seeds=None if latents is not None else seeds, truncation=truncation,
                   latents=None if latents is None else checked_latents(latents, loaded, "latents"),
-                  labels=label_indices(None if label is None else [label], count, loaded, "label"),
-                  output="png" if grid else "pngs")
+                  labels=labels, output="png" if grid else "pngs")
         [pngs] = runner.render(loaded.name, loaded.version, [job])
-        return loaded.version, seeds, pngs
+        # the same facts in the same files as the API writes
+        provenance = Provenance.of(loaded, None if latents is not None else seeds,
+                                   None if labels is None else [loaded.classes[i] for i in labels], truncation)
+        stamped = [provenance.stamp(pngs[0])] if grid else \
+            [provenance.of_image(i).stamp(png) for i, png in enumerate(pngs)]
+        return loaded.version, seeds, stamped
     except (InvalidName, VersionNotFound, CheckpointError) as e:
         raise click.ClickException(str(e)) from None
     except InvalidRequest as e:

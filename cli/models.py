@@ -1,4 +1,5 @@
-"""`gan models`: list, show and delete versions in the registry on disk."""
+"""`gan models`: list, show and delete versions in the registry on disk; delete, pin and unpin through a
+running service's management API."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ import json
 
 import click
 
-from cli.common import registry_option
+from cli.common import api_option, registry_option, request
+
+
+def key_option(f):
+    return click.option("--key", envvar="GAN_API_KEY", default=None,
+                        help="API key for the service's write calls (env GAN_API_KEY).")(f)
+
+
+def _auth(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def _store(registry):
@@ -17,13 +27,17 @@ def _store(registry):
 
 @click.group()
 def models() -> None:
-    """List, show and delete model versions in the registry.
+    """List, show and delete model versions in the registry; pin `latest` or set `best` through the service.
 
     \b
     Examples:
       gan models list
       gan models show fashion-cdcgan
       gan models delete my-gan 000003
+      gan models delete my-gan 3 --api http://127.0.0.1:8000 --key $KEY
+      gan models pin my-gan 2 --key $KEY
+      gan models pin my-gan 2 --alias best --key $KEY
+      gan models unpin my-gan --key $KEY
     """
 
 
@@ -83,17 +97,32 @@ def show(name, registry) -> None:
 @click.argument("name")
 @click.argument("version")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--api", "api", default=None,
+              help="Base URL of a running service: delete through its management API, under its rules, "
+                   "instead of in the registry on disk.")
+@key_option
+@click.option("--force", is_flag=True, help="With --api: delete even the only valid version, or the pinned one.")
 @registry_option
-def delete(name, version, yes, registry) -> None:
+def delete(name, version, yes, api, key, force, registry) -> None:
     """Delete VERSION of NAME (a running service stops serving it at its next registry poll)."""
     from models.names import InvalidName, format_version, parse_version
     from models.registry import VersionNotFound
 
-    store = _store(registry)
     try:
         version = format_version(parse_version(version))
+    except InvalidName as e:
+        raise click.ClickException(str(e)) from None
+    if api is not None:
+        if not yes:
+            click.confirm(f"delete version {version} of {name} from the service at {api}?", abort=True)
+        request(api, "DELETE", f"/models/{name}/versions/{version}", params={"force": "true"} if force else {},
+                headers=_auth(key))
+        click.echo(f"deleted {name} version {version}")
+        return
+    store = _store(registry)
+    try:
         store.path(name, version)
-    except (InvalidName, VersionNotFound, ValueError) as e:
+    except (InvalidName, VersionNotFound) as e:
         raise click.ClickException(str(e)) from None
     if not yes:
         click.confirm(f"delete version {version} of {name}?", abort=True)
@@ -102,3 +131,26 @@ def delete(name, version, yes, registry) -> None:
     except PermissionError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"deleted {name} version {version}")
+
+
+@models.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--alias", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="latest: serve VERSION as latest until unpinned (a rollback); best: set best by hand.")
+@api_option
+@key_option
+def pin(name, version, alias, api, key) -> None:
+    """Point ALIAS of NAME at VERSION, through the service; prints the model's aliases."""
+    answer = request(api, "PUT", f"/models/{name}/aliases/{alias}", json={"version": version}, headers=_auth(key))
+    click.echo(json.dumps(answer.json(), indent=2))
+
+
+@models.command()
+@click.argument("name")
+@api_option
+@key_option
+def unpin(name, api, key) -> None:
+    """Let `latest` of NAME follow the newest valid version again, through the service."""
+    answer = request(api, "DELETE", f"/models/{name}/aliases/latest", headers=_auth(key))
+    click.echo(json.dumps(answer.json(), indent=2))

@@ -72,6 +72,11 @@ def write_checkpoint(
     return written
 
 
+def weights_sha256(metadata: dict[str, Any]) -> str:
+    """What a version's images are made from, as its metadata records it."""
+    return metadata["files"][WEIGHTS]
+
+
 def read_metadata(directory: Path) -> dict[str, Any]:
     try:
         metadata = json.loads((directory / METADATA).read_text())

@@ -22,7 +22,7 @@ PNG_LEVEL = 1
 SMALL_IMAGE_BYTES = 32 * 1024
 # Part of a seed URL's strong ETag: change it whenever the bytes written for the same pixels change (the
 # compressor, its level, the row filters), so that a cache never holds two different bodies under one tag.
-PNG_ENCODING = "png-2"  # 1: zlib for every size
+PNG_ENCODING = "png-3"  # 1: zlib for every size; 2: no text chunks
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -57,11 +57,11 @@ PNG_COLOUR_TYPES = {1: 0, 3: 2}  # channels -> PNG colour type: greyscale, RGB
 FILTER_NONE, FILTER_UP = 0, 2
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
+def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
-PNG_END = _png_chunk(b"IEND", b"")
+PNG_END = png_chunk(b"IEND", b"")
 
 
 def encode_png(image: np.ndarray, level: int = PNG_LEVEL) -> bytes:
@@ -75,7 +75,7 @@ def encode_png(image: np.ndarray, level: int = PNG_LEVEL) -> bytes:
     rows = filtered_rows(image)  # checks the pixels first
     height, width, channels = image.shape
     header = struct.pack(">IIBBBBB", width, height, 8, PNG_COLOUR_TYPES[channels], 0, 0, 0)
-    return b"".join((PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", compress(rows, level)),
+    return b"".join((PNG_SIGNATURE, png_chunk(b"IHDR", header), png_chunk(b"IDAT", compress(rows, level)),
                      PNG_END))
 
 

@@ -2,27 +2,36 @@
 
 Writers build a version in a temporary directory beside its final place and rename it in; the rename is
 atomic within one filesystem, so a reader sees a whole version or none, and it fails if the version exists,
-so two writers can never take the same number. Read-only roots (the shipped default) are listed after the
-writable one; a model's versions are the union of all roots. `resolve` is the one place where `latest`, `best`
-and version numbers are turned into the version they name.
+so two writers can never take the same number. A number is never given twice, even after its version is
+deleted: each model keeps the last number it issued (`LAST_ISSUED`), read and raised under an exclusive lock
+on the model's `.lock` file, so a client that cached an image of version 7 never sees other weights under 7.
+Read-only roots (the shipped default) are listed after the writable one; a model's versions are the union of
+all roots. `resolve` is the one place where `latest`, `best` and version numbers are turned into the version
+they name. Small JSON records beside the versions (`BEST`, `PINNED_LATEST`, `INTERFACE`) say what the aliases
+name and what the model's first version fixed.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import shutil
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from models.names import ALIASES, format_version, parse_version, validate_model_name
 
 TMP_PREFIX = ".tmp-"
 BEST_POINTER = "BEST"
+PINNED_LATEST = "PINNED_LATEST"  # `latest` held on one version (a rollback) until unpinned
+LAST_ISSUED = "LAST_ISSUED"  # the highest version number ever given out for the model
+LOCK = ".lock"
 
 
 class VersionNotFound(LookupError):
@@ -86,18 +95,30 @@ class Registry:
         return format_version(max(versions)) if versions else None
 
     def best(self, model: str) -> str | None:
+        record = self.read_record(model, BEST_POINTER)
+        return record.get("version") if record else None
+
+    def read_record(self, model: str, name: str) -> dict | None:
+        """A small JSON record kept beside the model's versions (BEST, INTERFACE, ...), from the first root that
+        has one; None when none does or it is unreadable."""
         for root in self.roots:
             try:
-                return json.loads((root / validate_model_name(model) / BEST_POINTER).read_text())["version"]
-            except (FileNotFoundError, NotADirectoryError, ValueError, KeyError):
+                record = json.loads((root / validate_model_name(model) / name).read_text())
+            except (FileNotFoundError, NotADirectoryError, ValueError):
                 continue
+            if isinstance(record, dict):
+                return record
         return None
 
+    def pinned_latest(self, model: str) -> str | None:
+        record = self.read_record(model, PINNED_LATEST)
+        return record.get("version") if record else None
+
     def resolve(self, model: str, version: str) -> str:
-        """The version that `latest`, `best` or a version number names; VersionNotFound when there is none,
-        InvalidName for a name that can never be one."""
+        """The version that `latest` (pinned, else the newest), `best` or a version number names;
+        VersionNotFound when there is none, InvalidName for a name that can never be one."""
         if version in ALIASES:
-            found = self.latest(model) if version == "latest" else self.best(model)
+            found = (self.pinned_latest(model) or self.latest(model)) if version == "latest" else self.best(model)
             if found is None:
                 raise VersionNotFound(f"model {model!r} has no {version!r} version"
                                       + ("" if self.versions(model) else ": unknown model"))
@@ -120,35 +141,78 @@ class Registry:
                 # rename() replaces an empty directory silently: an empty version could be overwritten
                 raise ValueError(f"a version of {model!r} must hold at least one file")
             _fsync_tree(tmp)
-            number = max(self._version_dirs(model), default=0) + 1
-            while True:
-                target = model_dir / format_version(number)
-                try:
-                    os.rename(tmp, target)  # fails on an existing non-empty directory: another writer won
-                    break
-                except OSError as e:
-                    if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                        raise
-                    number += 1
+            with self._numbering(model_dir):
+                number = self._next_number(model)
+                while True:
+                    # recorded before the rename: a crash in between skips a number, it never reuses one
+                    _write_atomically(model_dir / LAST_ISSUED, str(number))
+                    try:
+                        os.rename(tmp, model_dir / format_version(number))  # fails on an existing version
+                        break
+                    except OSError as e:
+                        if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                            raise
+                        number += 1  # a version put there by hand, or by a writer that took no lock
             _fsync_dir(model_dir)
             return format_version(number)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def set_best(self, model: str, version: str) -> None:
-        pointer = self.root / validate_model_name(model) / BEST_POINTER
-        tmp = pointer.with_name(_tmp_name())
-        tmp.write_text(json.dumps({"version": version}))
-        os.replace(tmp, pointer)
+    def last_issued(self, model: str) -> int:
+        """The highest version number ever given out for `model`, deleted versions included."""
+        try:
+            return int((self.root / validate_model_name(model) / LAST_ISSUED).read_text())
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return 0
+
+    def _next_number(self, model: str) -> int:
+        return max(self.last_issued(model), *self._version_dirs(model), 0) + 1
+
+    @contextmanager
+    def _numbering(self, model_dir: Path) -> Iterator[None]:
+        """Hold the model's lock: one writer at a time reads and raises its last issued number."""
+        with open(model_dir / LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def set_best(self, model: str, version: str, set_by: str | None = None) -> None:
+        """`set_by`: who chose it by hand (an API key's id); None when a job promoted it on its scores."""
+        self.write_record(model, BEST_POINTER, {"version": version, **({"set_by": set_by} if set_by else {})})
+
+    def pin_latest(self, model: str, version: str, set_by: str | None) -> None:
+        self.write_record(model, PINNED_LATEST, {"version": version, "set_by": set_by})
+
+    def unpin_latest(self, model: str) -> None:
+        self.delete_record(model, PINNED_LATEST)
+
+    def delete_record(self, model: str, name: str) -> None:
+        try:
+            (self.root / validate_model_name(model) / name).unlink()
+        except FileNotFoundError:
+            pass
+
+    def write_record(self, model: str, name: str, record: dict) -> None:
+        model_dir = self.root / validate_model_name(model)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(model_dir / name, json.dumps(record, indent=2, sort_keys=True))
 
     def delete(self, model: str, version: str) -> None:
         path = self.path(model, version)
         if not path.is_relative_to(self.root):
             raise PermissionError(f"version {version!r} of {model!r} is shipped with the service and read-only")
-        # rename first so readers never see a half-deleted version
-        doomed = path.with_name(_tmp_name())
-        os.rename(path, doomed)
+        model_dir = path.parent
+        with self._numbering(model_dir):
+            # a registry written before LAST_ISSUED existed learns of the number here, before it disappears
+            number = parse_version(path.name)
+            if self.last_issued(model) < number:
+                _write_atomically(model_dir / LAST_ISSUED, str(number))
+            # rename first so readers never see a half-deleted version
+            doomed = path.with_name(_tmp_name())
+            os.rename(path, doomed)
         shutil.rmtree(doomed, ignore_errors=True)
 
     def clean_debris(self, older_than_s: float = 3600.0) -> list[Path]:
@@ -194,6 +258,16 @@ def _writer_is_dead(tmp_name: str) -> bool:
     except (ValueError, PermissionError):
         return False
     return False
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers see the old text or the new, never a torn write; on disk before it replaces the old."""
+    tmp = path.with_name(_tmp_name())
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _fsync_dir(path: Path) -> None:

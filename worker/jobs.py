@@ -16,7 +16,7 @@ import torch
 from rq import get_current_job
 from rq.job import Job
 
-from models import checkpoint, evaluations, jobfiles
+from models import checkpoint, evaluations, interface, jobfiles
 from models.cancellation import cancel_key
 from models.devices import resolve_device as _resolve_device
 from models.evaluation import FULL_N, evaluate as evaluate_generator
@@ -136,6 +136,7 @@ def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Regist
         data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, settings.fashion_mnist_dir,
                              settings.data_root_paths, seed=spec.seed)
         meta["warnings"] = list(data.warnings)
+        interface.refuse_changes(registry, spec, data.class_names)  # the class names the API could not know
         meta["versions"] = published_by(registry, spec.model, job.id)
         resume = _resume_state(registry, spec, meta["versions"])
         if resume is not None:

@@ -9,13 +9,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.deps import serving
 from app.errors import NotFound
-from app.responses import model_headers
+from app.responses import provenance_headers
 from app.schemas import GenerateRequest, ImagesOut, SeedRequest
 from app.serving.encoding import base64_pngs
 from app.serving.inputs import checked_latents, checked_truncation, label_indices, random_seeds, seed_label
 from app.serving.job import Job
 from models import images as imaging
 from models.names import InvalidName
+from models.provenance import SOFTWARE, Provenance
 from models.registry import VersionNotFound
 
 router = APIRouter(tags=["generation"])
@@ -36,15 +37,17 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
               latents=None if body.latents is None else checked_latents(body.latents, version, "latents"),
               output="png" if body.format == "png" else "pngs")
     parts = await engine.render(version, job)
-    if body.format == "png":
-        headers = model_headers(version) | ({"X-Seeds": ",".join(map(str, seeds))} if seeds else {})
-        return Response(parts[0], media_type="image/png", headers=headers)
     classes = version.classes
+    provenance = Provenance.of(version, seeds or None, None if labels is None else [classes[i] for i in labels],
+                               job.truncation)
+    if body.format == "png":
+        return Response(provenance.stamp(parts[0]), media_type="image/png", headers=provenance_headers(provenance))
+    pngs = base64_pngs([provenance.of_image(i).stamp(part) for i, part in enumerate(parts)])
     images = [{"png_base64": png, "seed": seeds[i] if seeds else None,
                "label": classes[labels[i]] if labels is not None else None, "latent": None}
-              for i, png in enumerate(base64_pngs(parts))]
+              for i, png in enumerate(pngs)]
     answer = {"model": version.name, "version": version.version, "images": images}
-    return JSONResponse(answer, headers=model_headers(version))
+    return JSONResponse(answer, headers=provenance_headers(provenance))
 
 
 SEED_PARAMETERS = [*SeedRequest.parameters(),
@@ -70,22 +73,25 @@ async def seed_image(request: Request) -> Response:
     labels = seed_label(label or None, found)
     checked_truncation(truncation, found)
     index = None if labels is None else labels[0]
-    # the precision is part of the answer's identity: bf16 pixels may differ from fp32 ones by a few levels
+    provenance = Provenance.of(found, [seed], None if index is None else [found.classes[index]], truncation)
+    # the precision is part of the answer's identity: bf16 pixels may differ from fp32 ones by a few levels;
+    # the service's name and release are written into the image
     etag = '"' + hashlib.sha256(
-        f"{found.name}/{found.version}/{seed}/{index}/{truncation!r}/"
-        f"{found.choices['precision']}/{imaging.PNG_ENCODING}".encode()
+        f"{found.name}/{found.version}/{found.weights_sha256}/{seed}/{index}/{truncation!r}/"
+        f"{found.choices['precision']}/{imaging.PNG_ENCODING}/{SOFTWARE}".encode()
     ).hexdigest()[:32] + '"'
     headers = {
         "ETag": etag,
         # a pinned version never changes; `latest` moves when a new version lands
         "Cache-Control": "public, max-age=31536000, immutable" if version != "latest" else "public, max-age=30",
-        **model_headers(found),
+        **provenance_headers(provenance),
     }
     if if_none_match == etag:
         return Response(status_code=304, headers=headers)
-    key = (found.name, found.version, seed, index, truncation)
+    key = (found.name, found.version, found.weights_sha256, seed, index, truncation)
     png = state.seed_pngs.get(key)
     if png is None:
         [png] = await state.engine.render(found, Job(seeds=[seed], labels=labels, truncation=truncation))
+        png = provenance.stamp(png)
         state.seed_pngs[key] = png
     return Response(png, media_type="image/png", headers=headers)

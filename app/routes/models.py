@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
-from app.deps import CatalogDep
+from app import management
+from app.deps import CatalogDep, WriterDep
 from app.errors import NotFound
-from app.schemas import ModelsOut, ModelSummary
+from app.responses import provenance_headers
+from app.schemas import AliasIn, ModelsOut, ModelSummary
 from app.serving.catalog import Catalog
 from models.architectures import get_architecture
-from models.checkpoint import SAMPLES
+from models.checkpoint import SAMPLES, CheckpointError, read_metadata, weights_sha256
 from models.names import InvalidName
+from models.provenance import Provenance
 from models.registry import VersionNotFound
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -23,8 +26,9 @@ def _summary(catalog: Catalog, name: str, info: dict[str, dict[str, Any]]) -> Mo
     valid = [v for v, details in info.items() if details["valid"]]
     if not valid:
         return None
-    meta = info[valid[-1]]["metadata"]
-    return ModelSummary(name=name, latest=valid[-1], best=catalog.registry.best(name), versions=list(info),
+    latest = management.aliases(catalog, name, info)["latest"]["version"]
+    meta = info[latest]["metadata"]
+    return ModelSummary(name=name, latest=latest, best=catalog.registry.best(name), versions=list(info),
                         conditional=bool(meta.get("classes")), classes=meta.get("classes"),
                         latent_dim=meta["latent_dim"], image=meta["image"], architecture=meta["architecture"],
                         truncates=get_architecture(meta["architecture"]).truncates)
@@ -43,12 +47,30 @@ def list_models(catalog: CatalogDep) -> ModelsOut:
     return ModelsOut(models=summaries)
 
 
-@router.get("/{name}", summary="Metadata of every version of a model, and which are invalid")
+@router.get("/{name}", summary="Metadata of every version of a model, which are invalid, and its aliases")
 def show_model(name: str, catalog: CatalogDep) -> dict[str, Any]:
     info = catalog.details(name)
     summary = _summary(catalog, name, info)
     return {**(summary.model_dump() if summary else {"name": name, "versions": list(info), "latest": None}),
-            "version_details": info}
+            "aliases": management.aliases(catalog, name, info), "version_details": info}
+
+
+@router.delete("/{name}/versions/{version}", summary="Delete a version (needs a write key)",
+               responses={409: {"description": "the only valid version, the pinned one, or a shipped one"}})
+def delete_version(name: str, version: str, catalog: CatalogDep, by: WriterDep, force: bool = False) -> dict[str, Any]:
+    return management.delete_version(catalog, name, version, force, by)
+
+
+@router.put("/{name}/aliases/{alias}", summary="Pin latest to a version (rollback) or set best by hand",
+            responses={409: {"description": "the version is invalid"}})
+def set_alias(name: str, alias: Literal["latest", "best"], body: AliasIn, catalog: CatalogDep,
+              by: WriterDep) -> dict[str, Any]:
+    return management.set_alias(catalog, name, alias, body.version, by)
+
+
+@router.delete("/{name}/aliases/latest", summary="Unpin latest: the newest valid version serves again")
+def unpin_latest(name: str, catalog: CatalogDep, by: WriterDep) -> dict[str, Any]:
+    return management.unpin_latest(catalog, name, by)
 
 
 @router.get("/{name}/versions/{version}/samples.png", summary="The sample grid published with a version")
@@ -63,4 +85,10 @@ def version_samples(name: str, version: str, catalog: CatalogDep, request: Reque
         raise NotFound(str(e)) from None
     if not path.is_file():
         raise NotFound(f"version {version} of {name!r} has no sample grid")
-    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    try:
+        sha = weights_sha256(read_metadata(path.parent))
+    except (CheckpointError, KeyError) as e:
+        raise NotFound(f"version {version} of {name!r} is invalid: {e}") from None
+    provenance = Provenance(name, version, sha)  # the grid of the job's fixed latents: no seeds to name
+    return Response(provenance.stamp(path.read_bytes()), media_type="image/png",
+                    headers={"Cache-Control": "public, max-age=31536000, immutable", **provenance_headers(provenance)})

@@ -9,6 +9,7 @@ from app.deps import CatalogDep, QueueDep, SettingsDep
 from app.errors import InvalidRequest
 from app.schemas import JobAccepted, JobId, JobOut, JobsOut, TrainRequest
 from app.security import Expensive, WriteAccess
+from models import interface
 from models.names import InvalidName
 from models.checkpoint import has_training_state
 from models.registry import Registry, VersionNotFound
@@ -41,6 +42,14 @@ def check_resume(spec: TrainSpec, registry: Registry) -> None:
                              "discriminator and optimizers) to resume from; resume from a version a job published")
 
 
+def check_interface(spec: TrainSpec, registry: Registry) -> None:
+    """A job that would change what requests to an existing model mean would only fail in the worker."""
+    try:
+        interface.refuse_changes(registry, spec)
+    except interface.InterfaceChanged as e:
+        raise InvalidRequest("model", str(e)) from None
+
+
 def check_queue(name: str | None, settings) -> str:
     if name is None:
         return settings.queue_names[0]
@@ -55,6 +64,7 @@ def submit(body: TrainRequest, queue: QueueDep, settings: SettingsDep, catalog: 
     spec = body.spec()
     check_dataset(spec, settings)
     check_resume(spec, catalog.registry)
+    check_interface(spec, catalog.registry)
     job_id = queue.submit(spec, check_queue(body.queue, settings))
     url = str(request.url_for("job_status", job_id=job_id))
     return JSONResponse(JobAccepted(id=job_id, status="queued", status_url=url).model_dump(),

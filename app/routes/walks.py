@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.deps import serving
-from app.responses import model_headers
+from app.responses import provenance_headers
 from app.schemas import ArithmeticRequest, InterpolateRequest
 from app.serving.encoding import MEDIA, base64_pngs
-from app.serving.inputs import arithmetic_inputs, checked_truncation, walk_inputs
+from app.serving.inputs import arithmetic_inputs, checked_truncation, label_name, walk_inputs
 from app.serving.job import Job
+from models.provenance import Provenance
 
 router = APIRouter(tags=["exploration"])
 
@@ -22,14 +23,21 @@ async def interpolate(body: InterpolateRequest, request: Request) -> Response:
     version = await catalog.find(body.model, body.version)
     latents, labels = walk_inputs(version, body.start, body.end, body.steps, body.method)
     output = {"json": "pngs"}.get(body.format, body.format)
+    truncation = checked_truncation(body.truncation, version)
     # png: one strip, start to end
-    parts = await engine.render(version, Job(latents=latents, labels=labels,
-                                             truncation=checked_truncation(body.truncation, version),
+    parts = await engine.render(version, Job(latents=latents, labels=labels, truncation=truncation,
                                              output=output, columns=body.steps))
+    ends = (body.start, body.end)
+    provenance = Provenance.of(version, [end.seed for end in ends],
+                               [label_name(end.label, version) for end in ends] if labels is not None else None,
+                               truncation)
     if body.format == "json":
-        return JSONResponse({"model": version.name, "version": version.version, "frames": base64_pngs(parts)},
-                            headers=model_headers(version))
-    return Response(parts[0], media_type=MEDIA[body.format], headers=model_headers(version))
+        frames = base64_pngs([provenance.stamp(part) for part in parts])
+        return JSONResponse({"model": version.name, "version": version.version, "frames": frames},
+                            headers=provenance_headers(provenance))
+    media_type = MEDIA[body.format]
+    return Response(provenance.stamp(parts[0], media_type), media_type=media_type,
+                    headers=provenance_headers(provenance))
 
 
 @router.post("/arithmetic", responses={200: {"content": {"image/png": {}}}},
@@ -41,9 +49,12 @@ async def arithmetic(body: ArithmeticRequest, request: Request) -> Response:
     # png: one row, each term's mean image, then the result, then its variations
     output = "pngs" if body.format == "json" else "png"
     parts = await engine.render(version, Job(latents=latents, labels=labels, output=output, columns=len(latents)))
+    # seeds by term (null for a term given by latents); labels by image of the row
+    provenance = Provenance.of(version, [term.seeds for term in body.terms],
+                               None if labels is None else [version.classes[i] for i in labels])
     if body.format == "json":
-        pngs = base64_pngs(parts)
+        pngs = base64_pngs([provenance.stamp(part) for part in parts])
         return JSONResponse({"model": version.name, "version": version.version, "terms": pngs[:terms],
                              "result": pngs[terms], "variations": pngs[terms + 1:],
-                             "result_latent": result.tolist()}, headers=model_headers(version))
-    return Response(parts[0], media_type="image/png", headers=model_headers(version))
+                             "result_latent": result.tolist()}, headers=provenance_headers(provenance))
+    return Response(provenance.stamp(parts[0]), media_type="image/png", headers=provenance_headers(provenance))

@@ -7,11 +7,13 @@ the process keeps). The API never reads a version's weights itself.
 A watcher thread polls the registry; `check(model)` does the same for one model at once, when a notification
 says a version landed (app/notifications.py). When a newer version of a model in use lands, it is loaded and
 `latest` is repointed in one assignment; requests already holding the old version finish on it. `latest` only
-moves forward, unless the version it names is deleted. A version that fails to load is logged once per reason,
-remembered as invalid with its reason and the fingerprint of its files, and skipped until its files change (a
-directory copied in file by file is retried once complete). Every version newer than the one served is checked
-once as it lands, so a broken one shows as invalid even when a newer valid one hides it. An unreadable registry
-is a 503 (RegistryUnavailable), never remembered: serving recovers when it returns.
+moves forward, unless the version it names is deleted, or it is pinned (`Registry.pin_latest`, a rollback):
+then it names the pinned version, however many land, until unpinned. A version that fails to load is logged
+once per reason, remembered as invalid with its reason and the fingerprint of its files, and skipped until its
+files change (a directory copied in file by file is retried once complete). Every version newer than the one
+served is checked once as it lands, so a broken one shows as invalid even when a newer valid one hides it. A
+version whose interface differs from the one the model's first version fixed (models/interface.py) is invalid
+too. An unreadable registry is a 503 (RegistryUnavailable), never remembered: serving recovers when it returns.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from cachetools import LRUCache
 from starlette.concurrency import run_in_threadpool
 
 from app.errors import NotFound
-from models import evaluations
-from models.checkpoint import CheckpointError, read_metadata
+from models import evaluations, interface
+from models.checkpoint import CheckpointError, read_metadata, weights_sha256
 from models.names import InvalidName, format_version, parse_version, validate_model_name
 from models.registry import Registry, VersionNotFound
 
@@ -50,6 +52,12 @@ class Version:
     version: str
     metadata: dict[str, Any]
     choices: dict[str, Any]  # the probes' choices: precision, batchable, graph, cast weights, drift from fp32
+
+    @property
+    def weights_sha256(self) -> str:
+        """What the version's images are made from: part of every ETag and cache key, so that they name the
+        weights themselves and not only the number that names them."""
+        return weights_sha256(self.metadata)
 
     @property
     def latent_dim(self) -> int:
@@ -112,6 +120,7 @@ class Catalog:
         if not versions:
             raise NotFound(f"unknown model {model!r}")
         invalid = self.invalid_versions(model)
+        fixed = interface.fixed(self.registry, model)
         info: dict[str, dict[str, Any]] = {}
         for v in versions:
             try:
@@ -119,8 +128,9 @@ class Catalog:
                 # quality figures up front: scored at publish time, and full evaluations queued later
                 info[v] = {"valid": v not in invalid, "metrics": metadata.get("metrics"),
                            "evaluations": evaluations.read(self.registry.root, model, v), "metadata": metadata}
+                self._check_interface(model, metadata, fixed)
             except (CheckpointError, VersionNotFound, OSError) as e:
-                info[v] = {"valid": False, "error": str(e)}
+                info[v] = {**info.get(v, {}), "valid": False, "error": str(e)}
             if v in invalid:
                 info[v]["error"] = invalid[v]
         return info
@@ -148,6 +158,9 @@ class Catalog:
             raise NotFound(str(e)) from None
 
     def _get_latest(self, model: str) -> Version:
+        pinned = self._pinned(model)
+        if pinned is not None:
+            return pinned
         with self._lock:
             current = self._latest.get(model)
         if current is not None:
@@ -166,6 +179,23 @@ class Catalog:
             self._advance(model, version, replacing=current)
             return loaded
         raise NotFound(f"model {model!r} has no valid version: {self.invalid_versions(model)}")
+
+    def _pinned(self, model: str) -> Version | None:
+        """The version `latest` is pinned to (a rollback), now pointed at; None when not pinned, or when the pin
+        names a version that cannot be served (deleted or invalid behind the API's back): the newest serves."""
+        pin = self.registry.pinned_latest(model)
+        if pin is None:
+            return None
+        try:
+            found = self._get_version(model, pin)
+        except NotFound as e:
+            log.warning("latest of %s is pinned to %s, which cannot be served: %s", model, pin, e)
+            return None
+        with self._lock:
+            if self._latest.get(model) != pin:  # backwards too: that is what a rollback is for
+                self._latest[model] = pin
+                self.swaps += 1
+        return found
 
     def _advance(self, model: str, version: str, replacing: str | None = None) -> bool:
         """Point `latest` at `version` if it is newer, or if it replaces `replacing` (gone or invalid).
@@ -225,9 +255,24 @@ class Catalog:
         except VersionNotFound as e:
             raise NotFound(str(e)) from None
 
-    def _load(self, model: str, version: str) -> Version:
-        files = fingerprint(self._directory(model, version))
+    def _check_interface(self, model: str, metadata: dict[str, Any], fixed: dict[str, Any] | None = None) -> None:
+        """CheckpointError for a version whose interface differs from the one the model's first version fixed
+        (`fixed`, read from the registry unless given): it arrived some other way than a job the API checked
+        (copied in by hand, an older worker)."""
+        fixed = fixed or interface.fixed(self.registry, model)
         try:
+            differing = [] if fixed is None else interface.differences(fixed, interface.of_metadata(metadata))
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"metadata.json has no usable interface: {e!r}") from None
+        if differing:
+            raise CheckpointError(f"its interface differs from the one version {fixed['fixed_by']} fixed for "
+                                  f"{model!r}: {'; '.join(differing)}")
+
+    def _load(self, model: str, version: str) -> Version:
+        directory = self._directory(model, version)
+        files = fingerprint(directory)
+        try:
+            self._check_interface(model, read_metadata(directory))
             answer = self.loader.load(model, version)
         except CheckpointError as e:
             self._mark_invalid(model, version, str(e), files)
@@ -254,8 +299,10 @@ class Catalog:
                 self._still_invalid(model, version, invalid)
             except NotFound:
                 return
-        files = fingerprint(self._directory(model, version))
+        directory = self._directory(model, version)
+        files = fingerprint(directory)
         try:
+            self._check_interface(model, read_metadata(directory))
             self.loader.check(model, version)
         except CheckpointError as e:
             self._mark_invalid(model, version, str(e), files)
@@ -265,10 +312,11 @@ class Catalog:
     # hot swapping
 
     def poll(self) -> None:
-        """One pass of the watcher: move `latest` of every model in use to its newest valid version."""
+        """One pass of the watcher: move `latest` of every model in use to its newest valid version, and forget
+        loaded versions that were deleted, so that their pinned URLs answer 404 instead of a memory of them."""
         with self._lock:
-            watched = list(self._latest)
-        for model in watched:
+            watched = set(self._latest) | {model for model, _ in self._cache}
+        for model in sorted(watched):
             self.check(model)
 
     def check(self, model: str) -> None:
@@ -279,15 +327,16 @@ class Catalog:
         with self._check_lock:
             with self._lock:
                 current = self._latest.get(model)
-            if current is None:
-                return
             try:
-                self._poll_model(model, current)
+                versions = self.registry.versions(model)
+                # while `latest` is pinned, new versions land but only the pin is served as latest
+                if current is not None and self._pinned(model) is None:
+                    self._poll_model(model, current, versions)
+                self._forget_deleted(model, versions)
             except (OSError, NotFound) as e:
                 log.warning("cannot read the registry for %s: %s", model, e)
 
-    def _poll_model(self, model: str, current: str) -> None:
-        versions = self.registry.versions(model)
+    def _poll_model(self, model: str, current: str, versions: list[str]) -> None:
         gone = current not in versions
         newer = versions if gone else [v for v in versions if parse_version(v) > parse_version(current)]
         chosen = None
@@ -307,8 +356,11 @@ class Catalog:
             with self._lock:
                 if self._latest.get(model) == current:
                     self._latest.pop(model, None)
-                for key in [k for k in self._cache if k[0] == model and k[1] not in versions]:
-                    del self._cache[key]
+
+    def _forget_deleted(self, model: str, versions: list[str]) -> None:
+        with self._lock:
+            for key in [k for k in self._cache if k[0] == model and k[1] not in versions]:
+                del self._cache[key]
 
     def notice(self, model: str, version: str, retry_delays_s: tuple[float, ...] = NOTICE_RETRIES_S) -> None:
         """A worker says `version` of `model` landed: check at once, and again a little later while this host

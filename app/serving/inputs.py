@@ -57,6 +57,11 @@ def label_index(label: int | str, version, field: str) -> int:
     raise InvalidRequest(field, f"unknown class {label!r}; valid: {', '.join(classes)}")
 
 
+def label_name(label: int | str | None, version) -> str | None:
+    """The class name a checked label stands for."""
+    return None if label is None else version.classes[label_index(label, version, "label")]
+
+
 def label_indices(labels: list[int | str] | None, count: int, version, field: str = "labels") -> list[int] | None:
     """One class index per image, from one label for all or one per image; required for conditional models,
     refused otherwise."""

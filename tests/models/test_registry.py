@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from models.names import InvalidName, validate_model_name
-from models.registry import TMP_PREFIX, Registry, VersionNotFound
+from models.registry import LAST_ISSUED, TMP_PREFIX, Registry, VersionNotFound
 
 
 def _write(text):
@@ -81,3 +81,32 @@ def test_unknown_versions_and_bad_version_strings(tmp_path):
         registry.path("m", "7")
     with pytest.raises(InvalidName):
         registry.path("m", "../../etc")
+
+
+def test_a_deleted_versions_number_is_never_given_again(tmp_path):
+    registry = Registry(tmp_path)
+    for i in range(3):
+        registry.publish("m", _write(str(i)))
+    registry.delete("m", "000003")
+    registry.delete("m", "000002")
+    assert registry.publish("m", _write("new")) == "000004"
+    assert registry.versions("m") == ["000001", "000004"]
+
+
+def test_a_registry_written_before_numbers_were_recorded_learns_them_as_versions_are_deleted(tmp_path):
+    registry = Registry(tmp_path)
+    registry.publish("m", _write("a"))
+    registry.publish("m", _write("b"))
+    (tmp_path / "m" / LAST_ISSUED).unlink()  # as an older release left the directory
+    registry.delete("m", "000002")
+    assert registry.publish("m", _write("c")) == "000003"
+
+
+def test_a_version_copied_in_by_hand_is_never_overwritten_nor_its_number_reused(tmp_path):
+    registry = Registry(tmp_path)
+    registry.publish("m", _write("a"))
+    hand = tmp_path / "m" / "000002"
+    hand.mkdir()
+    (hand / "file.txt").write_text("by hand")
+    assert registry.publish("m", _write("b")) == "000003"
+    assert (registry.path("m", "2") / "file.txt").read_text() == "by hand"

@@ -49,6 +49,36 @@ def test_writers_in_separate_processes_never_share_or_overwrite_a_version(tmp_pa
     assert not list((tmp_path / "reg" / "shared").glob(f"{TMP_PREFIX}*"))
 
 
+PUBLISH_AND_DELETE = """
+import sys, time
+from pathlib import Path
+from models.registry import Registry
+root, count, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+registry = Registry(root)
+while not go.exists():
+    time.sleep(0.001)
+for seq in range(count):
+    version = registry.publish("shared", lambda d: (d / "payload.bin").write_bytes(b"x"))
+    registry.delete("shared", version)  # the newest version gone: the next writer must not reuse its number
+    print(version, flush=True)
+"""
+
+
+def test_writers_that_delete_what_they_publish_never_reuse_a_number(tmp_path):
+    writers, count, go = 4, 15, tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", PUBLISH_AND_DELETE, str(tmp_path / "reg"), str(count), str(go)],
+                              cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) for _ in range(writers)]
+    time.sleep(0.5)
+    go.touch()
+    every = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        every += out.split()
+    assert sorted(every) == [f"{n:06d}" for n in range(1, writers * count + 1)]
+    assert Registry(tmp_path / "reg").versions("shared") == []
+
+
 def test_a_build_that_writes_nothing_is_refused(tmp_path):
     # an empty directory could be silently replaced by another writer's rename
     with pytest.raises(ValueError, match="at least one file"):
