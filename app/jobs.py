@@ -18,6 +18,7 @@ from rq.registry import (CanceledJobRegistry, DeferredJobRegistry, FailedJobRegi
                          ScheduledJobRegistry, StartedJobRegistry)
 
 from app.errors import NotFound, Unavailable
+from app.job_view import hide_paths, public_spec, spec_paths
 from models.cancellation import cancel_key
 from models.spec import TrainSpec
 
@@ -55,7 +56,8 @@ class JobQueue:
         return Unavailable(f"the job queue (Redis) is unreachable: {e.__class__.__name__}; "
                            "training jobs cannot be submitted or read until it is back")
 
-    def submit(self, spec: TrainSpec, queue: str | None = None) -> str:
+    def submit(self, spec: TrainSpec, queue: str | None = None, owner: str | None = None) -> str:
+        """`owner`: the id of the API key that submits the job (app.security.key_id), None without keys."""
         job_id = uuid.uuid4().hex
         try:
             Queue(queue or self.queue_name, connection=self.redis).enqueue_call(
@@ -63,20 +65,20 @@ class JobQueue:
                 timeout=self.job_timeout_s, result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S,
                 retry=Retry(max=self.retries) if self.retries else None,
                 description=f"train {spec.architecture} {spec.model!r} for {spec.steps} steps",
-                meta={"model": spec.model, "spec": spec.model_dump(mode="json")},
+                meta={"model": spec.model, "spec": spec.model_dump(mode="json"), "owner": owner},
             )
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
         return job_id
 
-    def submit_evaluation(self, model: str, version: str, n: int) -> str:
+    def submit_evaluation(self, model: str, version: str, n: int, owner: str | None = None) -> str:
         job_id = uuid.uuid4().hex
         try:
             Queue(self.queue_name, connection=self.redis).enqueue_call(
                 EVALUATE_FUNCTION, args=(model, version, n), job_id=job_id, timeout=EVALUATE_TIMEOUT_S,
                 result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S,
                 description=f"evaluate {model!r} version {version} with N={n}",
-                meta={"model": model, "versions": [version], "kind": "evaluation"},
+                meta={"model": model, "versions": [version], "kind": "evaluation", "owner": owner},
             )
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
@@ -91,7 +93,9 @@ class JobQueue:
             raise self._unavailable(e) from None
 
     def describe(self, job: Job) -> dict[str, Any]:
+        """The job's public view: what it is doing and made, with no server path in it (app/job_view.py)."""
         meta = job.get_meta(refresh=False)
+        paths = spec_paths(meta.get("spec"))
         status = _STATUS.get(job.get_status(refresh=False), "queued")
         if status == "finished" and meta.get("canceled"):
             status = "canceled"
@@ -102,18 +106,27 @@ class JobQueue:
             error = exc.strip().splitlines()[-1] if exc.strip() else "the job failed"
         return {
             "id": job.id, "status": status, "model": meta.get("model"), "progress": meta.get("progress"),
-            "versions": meta.get("versions", []), "warnings": meta.get("warnings", []), "error": error,
+            "versions": meta.get("versions", []), "warnings": [hide_paths(w, paths) for w in meta.get("warnings", [])],
+            "error": hide_paths(error, paths) if error else None,
             "metrics": meta.get("metrics"), "best": meta.get("best"),
             "attempts": meta.get("attempts", 0), "resumed_from_step": meta.get("resumed_from_step"),
             "enqueued_at": _iso(job.enqueued_at),
-            "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at), "spec": meta.get("spec"),
+            "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at), "spec": public_spec(meta.get("spec")),
             "queue": job.origin, "worker": job.worker_name, "waiting": meta.get("waiting"),
+            "owner": meta.get("owner"),
         }
 
     def status(self, job_id: str) -> dict[str, Any]:
         job = self._fetch(job_id)
         try:
             return self.describe(job)
+        except REDIS_ERRORS as e:
+            raise self._unavailable(e) from None
+
+    def owner(self, job_id: str) -> str | None:
+        """The id of the key that submitted the job; None if it was submitted without keys."""
+        try:
+            return self._fetch(job_id).get_meta(refresh=False).get("owner")
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
 
