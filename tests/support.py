@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -41,13 +42,16 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: s
 
 
 class RedisServer:
-    """A throwaway redis-server on loopback that a test may stop and start again on the same port."""
+    """A throwaway redis-server on loopback that a test may stop, kill, pause and start again on the same port.
 
-    def __init__(self, directory: Path):
+    `durable`: an append-only file in `directory`, fsynced every second, as docker-compose.yml and
+    scripts/up.sh run it; a restart on the same directory reloads it."""
+
+    def __init__(self, directory: Path, durable: bool = False):
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: run scripts/test.sh, which installs it")
-        self.binary, self.directory, self.port = binary, directory, free_port()
+        self.binary, self.directory, self.port, self.durable = binary, directory, free_port(), durable
         self.process: subprocess.Popen | None = None
 
     @property
@@ -55,8 +59,9 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.durable else ["--appendonly", "no"]
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence,
              "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def up() -> bool:
@@ -73,6 +78,20 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, so nothing is flushed or rewritten on the way out."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+    def pause(self) -> None:
+        """A network blip as clients see it: connections stay open and nothing answers."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
 
 
 class LiveServer:
