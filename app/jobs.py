@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from redis import Redis
@@ -19,7 +20,9 @@ from rq.registry import (CanceledJobRegistry, DeferredJobRegistry, FailedJobRegi
 
 from app.errors import NotFound, Unavailable
 from app.job_view import hide_paths, public_spec, spec_paths
+from models import jobfiles
 from models.cancellation import cancel_key
+from models.registry import Registry
 from models.spec import TrainSpec
 
 TRAIN_FUNCTION = "worker.jobs.train"
@@ -40,10 +43,13 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 class JobQueue:
-    def __init__(self, redis_url: str, queue_names: list[str], job_timeout_s: int, retries: int):
+    def __init__(self, redis_url: str, queue_names: list[str], job_timeout_s: int, retries: int,
+                 registry_dir: Path | None = None):
+        """`registry_dir`: where to look for what a job left behind when Redis no longer knows it."""
         # short timeouts: a dead Redis must answer 503 quickly, never hang a request
         self.redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=3)
         self.queue_names, self.job_timeout_s, self.retries = queue_names, job_timeout_s, retries
+        self.registry_dir = registry_dir
         self.queue_name = queue_names[0]  # where jobs go unless they name another
 
     def ping(self) -> bool:
@@ -88,9 +94,28 @@ class JobQueue:
         try:
             return Job.fetch(job_id, connection=self.redis)
         except NoSuchJobError:
-            raise NotFound(f"unknown training job {job_id!r}") from None
+            raise NotFound(self._unknown(job_id)) from None
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
+
+    def _unknown(self, job_id: str) -> str:
+        """Why there is no such job, and where its work is if the registry remembers it: a Redis that restarted
+        without its data forgets jobs whose versions are safe in the registry."""
+        model = None
+        if self.registry_dir is not None:
+            try:
+                model = jobfiles.read_model(jobfiles.job_dir(self.registry_dir, job_id))
+            except ValueError:  # not a job id at all
+                pass
+        if model is None:
+            return f"unknown training job {job_id!r}"
+        try:
+            versions = jobfiles.published_by(Registry(self.registry_dir), model, job_id)
+        except (OSError, ValueError):
+            versions = []
+        return (f"training job {job_id!r} is no longer in the job queue (Redis lost it); it trained model {model!r} "
+                f"and published {'versions ' + ', '.join(versions) if versions else 'no version'}: see /models/{model}; "
+                f"its samples and metrics are at /train/{job_id}/metrics")
 
     def describe(self, job: Job) -> dict[str, Any]:
         """The job's public view: what it is doing and made, with no server path in it (app/job_view.py)."""
