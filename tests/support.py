@@ -118,7 +118,7 @@ class LiveServer:
 
 def train_tiny(registry_root: Path, model: str, architecture: str = "cdcgan", steps: int = 4,
                image_size: int | tuple[int, int] = 32, channels: int = 1, checkpoint_every: int | None = None,
-               **spec_fields) -> list[str]:
+               device: torch.device = torch.device("cpu"), **spec_fields) -> list[str]:
     """Train a few real steps on synthetic data in-process and publish the versions into the registry."""
     spec = TrainSpec.model_validate({
         "model": model, "dataset": {"kind": "synthetic", "limit": 64}, "architecture": architecture,
@@ -132,7 +132,7 @@ def train_tiny(registry_root: Path, model: str, architecture: str = "cdcgan", st
             d, {**c.metadata, "model": model}, c.generator_state, c.training_state, c.training_info,
             c.samples_png))
 
-    return Trainer(spec, data, Callbacks(publish=publish), torch.device("cpu")).run().versions
+    return Trainer(spec, data, Callbacks(publish=publish), device).run().versions
 
 
 def worker_process(env: dict[str, str], log_path: Path) -> subprocess.Popen:
