@@ -11,6 +11,7 @@ import time
 
 import pytest
 from redis import Redis
+from rq import Worker
 
 from tests.conftest import make_app
 from tests.support import LiveServer, RedisServer, wait_for_job, wait_until, worker_process
@@ -140,3 +141,16 @@ def test_a_job_trains_through_a_redis_restart_that_lost_everything(forgetful_sta
 
     short = stack.client.post("/train", json=JOB | {"model": "after", "steps": 20, "checkpoint_every": 20}).json()
     assert wait_for_job(stack.client, short["id"], stack.worker_log, timeout=60)["versions"] == ["000001"]
+
+
+def test_an_idle_worker_waits_out_an_outage_and_takes_the_next_job(forgetful_stack):
+    stack = forgetful_stack
+    wait_until(lambda: Worker.count(connection=Redis.from_url(stack.redis.url)) == 1, 60, interval=0.2,
+               what="the worker to listen")
+    stack.redis.kill()
+    time.sleep(OUTAGE_S)
+    stack.assert_worker_alive()
+    stack.redis.start()  # empty: the worker is no longer even registered
+    job = stack.client.post("/train", json=JOB | {"model": "after", "steps": 20, "checkpoint_every": 20}).json()
+    assert wait_for_job(stack.client, job["id"], stack.worker_log, timeout=60)["versions"] == ["000001"]
+    stack.assert_worker_alive()
