@@ -5,6 +5,8 @@ tries back off from FIRST_RETRY_S to LAST_RETRY_S, so an outage costs the loop o
 a cancel check that cannot reach Redis counts as "not canceled". Commands here fail fast (short timeouts, no
 retries), unlike the worker's own connection, which waits outages out (worker/outages.py). If Redis comes back
 without the job (restarted without its data), the whole job is written again, so its status stays readable.
+If it comes back with the job taken over by another worker (an outage longer than the heartbeat allowance:
+another worker's maintenance retried it), this attempt is Superseded and must leave the job alone.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ LAST_RETRY_S = 10.0  # so reports resume at most this long after Redis is back
 T = TypeVar("T")
 
 
+class Superseded(Exception):
+    """Another worker runs this job now; this attempt must stop without touching it."""
+
+
 def _failing_fast(connection: Redis) -> Redis:
     """A client of the same Redis as `connection` (the one the job came from) that gives up at once."""
     pool = connection.connection_pool
@@ -41,7 +47,7 @@ class JobRecord:
         self.job, self.clock = job, clock
         self.connection = _failing_fast(job.connection)
         self._unsaved = False
-        self._check_job_exists = False
+        self._after_outage = False
         self._down_since: float | None = None
         self._next_try = 0.0
         self._wait_s = FIRST_RETRY_S
@@ -68,21 +74,27 @@ class JobRecord:
     def _write(self) -> bool:
         # after an outage Redis may be back without the job: then all of it is written, not only its meta,
         # since a hash holding only a meta is no job to RQ or the API
-        if self._check_job_exists and not self.connection.exists(self.job.key):
+        if self._after_outage and not self.connection.exists(self.job.key):
             log.warning("job %s is no longer in Redis (restarted without its data?); writing it again", self.job.id)
             with self.connection.pipeline() as pipeline:
                 self.job.save(pipeline=pipeline)
                 pipeline.execute()
+        elif self._after_outage and self._taken_over():
+            raise Superseded(f"job {self.job.id} was retried by another worker while Redis was unreachable")
         else:
             self.connection.hset(self.job.key, "meta", self.job.serializer.dumps(self.job.meta))
-        self._unsaved = self._check_job_exists = False
+        self._unsaved = self._after_outage = False
         return True
+
+    def _taken_over(self) -> bool:
+        runner = self.connection.hget(self.job.key, "worker_name")
+        return runner is not None and runner.decode() != self.job.worker_name
 
     def _attempt(self, command: Callable[[], T], otherwise: T) -> T:
         try:
             result = command()
         except (RedisError, OSError) as e:
-            self._check_job_exists = True
+            self._after_outage = True
             if self._down_since is None:
                 self._down_since = self.clock()
                 log.warning("job %s: Redis is unreachable (%s: %s); training goes on and its reports wait",

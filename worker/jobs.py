@@ -27,7 +27,7 @@ from models.spec import TrainSpec
 from worker import datasets
 from worker.announce import announce
 from worker.datasets import TrainingData
-from worker.job_record import JobRecord
+from worker.job_record import JobRecord, Superseded
 from worker.model_lock import Canceled, ModelLock
 from worker.scoring import Scorer, reference_for
 from worker.settings import WorkerSettings, get_settings
@@ -113,6 +113,11 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
         job.save_meta()
     try:
         return _train(job, spec, settings, registry, meta, record)
+    except Superseded as e:
+        log.warning("%s; this attempt stops here", e)
+        # at once, without the lock's release or RQ's bookkeeping: the job, its lock (the job id is the lock's
+        # token) and its record belong to the attempt that took over
+        os._exit(0)
     finally:
         lock.release()
 

@@ -154,3 +154,23 @@ def test_an_idle_worker_waits_out_an_outage_and_takes_the_next_job(forgetful_sta
     job = stack.client.post("/train", json=JOB | {"model": "after", "steps": 20, "checkpoint_every": 20}).json()
     assert wait_for_job(stack.client, job["id"], stack.worker_log, timeout=60)["versions"] == ["000001"]
     stack.assert_worker_alive()
+
+
+def test_an_attempt_taken_over_during_an_outage_stops_and_leaves_the_job_alone(stack):
+    job = stack.start_job()
+    stack.redis.kill()
+    time.sleep(2)
+    stack.redis.start()
+    # what another worker's retry of the job leaves (an outage past the heartbeat allowance): its name on it;
+    # the job's reports back off for at least a second, so this lands before its first report
+    Redis.from_url(stack.redis.url).hset(f"rq:job:{job}", "worker_name", "another-worker")
+    wait_until(lambda: "this attempt stops here" in stack.worker_log.read_text(), 30, interval=0.2,
+               what="the superseded attempt to stop")
+    step = stack.last_step_on_disk(job)
+    time.sleep(1)
+    assert stack.last_step_on_disk(job) == step < STEPS  # no longer training
+    status = stack.client.get(f"/train/{job}").json()
+    assert status["status"] == "started" and status["worker"] == "another-worker"  # left to the new attempt
+    stack.assert_worker_alive()
+    short = stack.client.post("/train", json=JOB | {"model": "after", "steps": 20, "checkpoint_every": 20}).json()
+    assert wait_for_job(stack.client, short["id"], stack.worker_log, timeout=60)["versions"] == ["000001"]
