@@ -63,7 +63,7 @@ class JobQueue:
                            "training jobs cannot be submitted or read until it is back")
 
     def submit(self, spec: TrainSpec, queue: str | None = None, owner: str | None = None) -> str:
-        """`owner`: the id of the API key that submits the job (app.security.key_id), None without keys."""
+        """`owner`: the id of the API key that submits the job (app.security.Caller.key_id), None without keys."""
         job_id = uuid.uuid4().hex
         try:
             Queue(queue or self.queue_name, connection=self.redis).enqueue_call(
@@ -113,9 +113,10 @@ class JobQueue:
             versions = jobfiles.published_by(Registry(self.registry_dir), model, job_id)
         except (OSError, ValueError):
             versions = []
-        return (f"training job {job_id!r} is no longer in the job queue (Redis lost it); it trained model {model!r} "
-                f"and published {'versions ' + ', '.join(versions) if versions else 'no version'}: see /models/{model}; "
-                f"its samples and metrics are at /train/{job_id}/metrics")
+        published = f"versions {', '.join(versions)}" if versions else "no version"
+        return (f"training job {job_id!r} is no longer in the job queue (Redis lost it); it trained model "
+                f"{model!r} and published {published}: see /models/{model}; its samples and metrics are at "
+                f"/train/{job_id}/metrics")
 
     def describe(self, job: Job) -> dict[str, Any]:
         """The job's public view: what it is doing and made, with no server path in it (app/job_view.py)."""
@@ -131,12 +132,13 @@ class JobQueue:
             error = exc.strip().splitlines()[-1] if exc.strip() else "the job failed"
         return {
             "id": job.id, "status": status, "model": meta.get("model"), "progress": meta.get("progress"),
-            "versions": meta.get("versions", []), "warnings": [hide_paths(w, paths) for w in meta.get("warnings", [])],
-            "error": hide_paths(error, paths) if error else None,
+            "versions": meta.get("versions", []), "error": hide_paths(error, paths) if error else None,
+            "warnings": [hide_paths(warning, paths) for warning in meta.get("warnings", [])],
             "metrics": meta.get("metrics"), "best": meta.get("best"),
             "attempts": meta.get("attempts", 0), "resumed_from_step": meta.get("resumed_from_step"),
             "enqueued_at": _iso(job.enqueued_at),
-            "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at), "spec": public_spec(meta.get("spec")),
+            "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at),
+            "spec": public_spec(meta.get("spec")),
             "queue": job.origin, "worker": job.worker_name, "waiting": meta.get("waiting"),
             "owner": meta.get("owner"),
         }

@@ -5,7 +5,7 @@
 - JobAccess, in a route's signature: reading jobs (their list, status, samples, metrics, events); jobs name
   models and datasets, so they are keyed whenever keys are configured.
 - A job belongs to the key that submitted it: only that key or an admin key (GAN_ADMIN_KEYS) may cancel it.
-  A job records the key's id (`key_id`: a short hash), never the key.
+  A job records the key's id (`Caller.key_id`: a short hash of it), never the key.
 - Generation and exploration: keyed only when GAN_PROTECT_GENERATION is set, and rate limited when
   GAN_RATE_LIMIT is; `generation_guards` puts these in front of their routers only then.
 - Expensive, in a route's signature: the rate limit (429 with Retry-After) of other costly requests.
@@ -47,9 +47,9 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def key_id(key: str) -> str:
+def _key_id(digest: bytes) -> str:
     """What a job records of the key that submitted it."""
-    return _digest(key).hex()[:KEY_ID_CHARS]
+    return digest.hex()[:KEY_ID_CHARS]
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class KeyRing:
             match = hmac.compare_digest(candidate, digest)
             found |= match
             admin |= match and is_admin
-        return Caller(candidate.hex()[:KEY_ID_CHARS], admin) if found else None
+        return Caller(_key_id(candidate), admin) if found else None
 
     def accepts(self, presented: str) -> bool:
         return self.identify(presented) is not None
