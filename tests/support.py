@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import torch
 import uvicorn
+from redis import Redis
+from redis.exceptions import RedisError
 
 from models import checkpoint
 from models.registry import Registry
@@ -65,10 +67,10 @@ class RedisServer:
              "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def up() -> bool:
+            # PING, not a connect: with an append-only file to load, Redis accepts connections before it serves
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return True
-            except OSError:
+                return bool(Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=1).ping())
+            except (RedisError, OSError):
                 return False
 
         wait_until(up, 10, what="redis-server")
@@ -76,7 +78,11 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(10)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:  # a starved machine: never leave a server behind
+                self.process.kill()
+                self.process.wait(10)
             self.process = None
 
     def kill(self) -> None:
