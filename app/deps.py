@@ -15,8 +15,7 @@ from cachetools import LRUCache
 from fastapi import Depends, Request
 
 from app.jobs import JobQueue
-from app.management import key_id
-from app.security import Credentials, require_write_key
+from app.security import WriteAccess
 from app.serving.catalog import Catalog
 from app.serving.engine import Engine
 from app.settings import Settings
@@ -46,12 +45,9 @@ async def _queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
-async def _writer(request: Request, credentials: Credentials) -> str | None:
+async def _writer(caller: WriteAccess) -> str | None:
     """The id of the write key the request carries (never the key), after checking it; None when keys are off."""
-    await require_write_key(request, credentials)
-    if not request.app.state.keys.enabled or credentials is None:
-        return None
-    return key_id(credentials.credentials.strip())
+    return caller.key_id
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]

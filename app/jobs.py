@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from redis import Redis
@@ -18,7 +19,10 @@ from rq.registry import (CanceledJobRegistry, DeferredJobRegistry, FailedJobRegi
                          ScheduledJobRegistry, StartedJobRegistry)
 
 from app.errors import NotFound, Unavailable
+from app.job_view import hide_paths, public_spec, spec_paths
+from models import jobfiles
 from models.cancellation import cancel_key
+from models.registry import Registry
 from models.spec import TrainSpec
 
 TRAIN_FUNCTION = "worker.jobs.train"
@@ -39,10 +43,13 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 class JobQueue:
-    def __init__(self, redis_url: str, queue_names: list[str], job_timeout_s: int, retries: int):
+    def __init__(self, redis_url: str, queue_names: list[str], job_timeout_s: int, retries: int,
+                 registry_dir: Path | None = None):
+        """`registry_dir`: where to look for what a job left behind when Redis no longer knows it."""
         # short timeouts: a dead Redis must answer 503 quickly, never hang a request
         self.redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=3)
         self.queue_names, self.job_timeout_s, self.retries = queue_names, job_timeout_s, retries
+        self.registry_dir = registry_dir
         self.queue_name = queue_names[0]  # where jobs go unless they name another
 
     def ping(self) -> bool:
@@ -55,7 +62,8 @@ class JobQueue:
         return Unavailable(f"the job queue (Redis) is unreachable: {e.__class__.__name__}; "
                            "training jobs cannot be submitted or read until it is back")
 
-    def submit(self, spec: TrainSpec, queue: str | None = None) -> str:
+    def submit(self, spec: TrainSpec, queue: str | None = None, owner: str | None = None) -> str:
+        """`owner`: the id of the API key that submits the job (app.security.Caller.key_id), None without keys."""
         job_id = uuid.uuid4().hex
         try:
             Queue(queue or self.queue_name, connection=self.redis).enqueue_call(
@@ -63,20 +71,20 @@ class JobQueue:
                 timeout=self.job_timeout_s, result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S,
                 retry=Retry(max=self.retries) if self.retries else None,
                 description=f"train {spec.architecture} {spec.model!r} for {spec.steps} steps",
-                meta={"model": spec.model, "spec": spec.model_dump(mode="json")},
+                meta={"model": spec.model, "spec": spec.model_dump(mode="json"), "owner": owner},
             )
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
         return job_id
 
-    def submit_evaluation(self, model: str, version: str, n: int) -> str:
+    def submit_evaluation(self, model: str, version: str, n: int, owner: str | None = None) -> str:
         job_id = uuid.uuid4().hex
         try:
             Queue(self.queue_name, connection=self.redis).enqueue_call(
                 EVALUATE_FUNCTION, args=(model, version, n), job_id=job_id, timeout=EVALUATE_TIMEOUT_S,
                 result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S,
                 description=f"evaluate {model!r} version {version} with N={n}",
-                meta={"model": model, "versions": [version], "kind": "evaluation"},
+                meta={"model": model, "versions": [version], "kind": "evaluation", "owner": owner},
             )
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
@@ -86,12 +94,34 @@ class JobQueue:
         try:
             return Job.fetch(job_id, connection=self.redis)
         except NoSuchJobError:
-            raise NotFound(f"unknown training job {job_id!r}") from None
+            raise NotFound(self._unknown(job_id)) from None
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
 
+    def _unknown(self, job_id: str) -> str:
+        """Why there is no such job, and where its work is if the registry remembers it: a Redis that restarted
+        without its data forgets jobs whose versions are safe in the registry."""
+        model = None
+        if self.registry_dir is not None:
+            try:
+                model = jobfiles.read_model(jobfiles.job_dir(self.registry_dir, job_id))
+            except ValueError:  # not a job id at all
+                pass
+        if model is None:
+            return f"unknown training job {job_id!r}"
+        try:
+            versions = jobfiles.published_by(Registry(self.registry_dir), model, job_id)
+        except (OSError, ValueError):
+            versions = []
+        published = f"versions {', '.join(versions)}" if versions else "no version"
+        return (f"training job {job_id!r} is no longer in the job queue (Redis lost it); it trained model "
+                f"{model!r} and published {published}: see /models/{model}; its samples and metrics are at "
+                f"/train/{job_id}/metrics")
+
     def describe(self, job: Job) -> dict[str, Any]:
+        """The job's public view: what it is doing and made, with no server path in it (app/job_view.py)."""
         meta = job.get_meta(refresh=False)
+        paths = spec_paths(meta.get("spec"))
         status = _STATUS.get(job.get_status(refresh=False), "queued")
         if status == "finished" and meta.get("canceled"):
             status = "canceled"
@@ -102,18 +132,28 @@ class JobQueue:
             error = exc.strip().splitlines()[-1] if exc.strip() else "the job failed"
         return {
             "id": job.id, "status": status, "model": meta.get("model"), "progress": meta.get("progress"),
-            "versions": meta.get("versions", []), "warnings": meta.get("warnings", []), "error": error,
+            "versions": meta.get("versions", []), "error": hide_paths(error, paths) if error else None,
+            "warnings": [hide_paths(warning, paths) for warning in meta.get("warnings", [])],
             "metrics": meta.get("metrics"), "best": meta.get("best"),
             "attempts": meta.get("attempts", 0), "resumed_from_step": meta.get("resumed_from_step"),
             "enqueued_at": _iso(job.enqueued_at),
-            "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at), "spec": meta.get("spec"),
+            "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at),
+            "spec": public_spec(meta.get("spec")),
             "queue": job.origin, "worker": job.worker_name, "waiting": meta.get("waiting"),
+            "owner": meta.get("owner"),
         }
 
     def status(self, job_id: str) -> dict[str, Any]:
         job = self._fetch(job_id)
         try:
             return self.describe(job)
+        except REDIS_ERRORS as e:
+            raise self._unavailable(e) from None
+
+    def owner(self, job_id: str) -> str | None:
+        """The id of the key that submitted the job; None if it was submitted without keys."""
+        try:
+            return self._fetch(job_id).get_meta(refresh=False).get("owner")
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
 

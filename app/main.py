@@ -60,7 +60,7 @@ async def lifespan(app: FastAPI):
                                          lambda landed: catalog.notice(landed.model, landed.version), catalog.poll)
     app.state.listener.start()
     app.state.queue = JobQueue(settings.redis_url, settings.queue_names, settings.job_timeout_s,
-                               settings.job_retries)
+                               settings.job_retries, settings.registry_dir)
     log.info("serving registry %s on %s", settings.registry_dir, device)
     tune_garbage_collector()
     yield

@@ -7,7 +7,6 @@ and nothing a reader could use in its place.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -19,10 +18,6 @@ from models.names import ALIASES, InvalidName, validate_model_name
 from models.registry import BEST_POINTER, PINNED_LATEST, VersionNotFound
 
 log = logging.getLogger(__name__)
-
-
-def key_id(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def _conflict(message: str) -> HTTPException:

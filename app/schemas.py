@@ -248,6 +248,8 @@ class JobOut(BaseModel):
     queue: str | None = None
     worker: str | None = Field(None, description="the RQ worker that ran (or runs) the job")
     waiting: str | None = Field(None, description="why a started job has not begun training yet")
+    owner: str | None = Field(None, description="id of the API key that submitted the job (a short hash of "
+                                                "it); only that key or an admin key may cancel the job")
 
 
 class JobsOut(BaseModel):

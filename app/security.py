@@ -2,6 +2,10 @@
 
 - WriteAccess, in a route's signature: anything that changes state (jobs, the registry). Requires a key
   whenever keys are configured.
+- JobAccess, in a route's signature: reading jobs (their list, status, samples, metrics, events); jobs name
+  models and datasets, so they are keyed whenever keys are configured.
+- A job belongs to the key that submitted it: only that key or an admin key (GAN_ADMIN_KEYS) may cancel it.
+  A job records the key's id (`Caller.key_id`: a short hash of it), never the key.
 - Generation and exploration: keyed only when GAN_PROTECT_GENERATION is set, and rate limited when
   GAN_RATE_LIMIT is; `generation_guards` puts these in front of their routers only then.
 - Expensive, in a route's signature: the rate limit (429 with Retry-After) of other costly requests.
@@ -16,6 +20,7 @@ import hmac
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -34,42 +39,84 @@ bearer = HTTPBearer(auto_error=False, description="an API key from GAN_API_KEYS"
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
+KEY_ID_CHARS = 12  # of the key's sha256 in hex: tells keys apart in a job's record, reveals nothing of them
+
+
 def _digest(key: str) -> bytes:
     # equal-length digests, so compare_digest's time does not depend on the length of the keys either
     return hashlib.sha256(key.encode()).digest()
 
 
+def _key_id(digest: bytes) -> str:
+    return digest.hex()[:KEY_ID_CHARS]
+
+
+def key_id(key: str) -> str:
+    """What a job or an alias records of the key behind it: a short hash, never the key."""
+    return _key_id(_digest(key))
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the id of their key, or None when no keys are configured (anyone may do anything)."""
+
+    key_id: str | None
+    admin: bool = False
+
+    def may_cancel(self, owner: str | None) -> bool:
+        # a job submitted before keys were configured has no owner: only an admin may cancel it then
+        return self.key_id is None or self.admin or self.key_id == owner
+
+
+OPEN = Caller(key_id=None)
+
+
 class KeyRing:
-    def __init__(self, keys: list[str]):
-        self._digests = [_digest(k) for k in keys]
+    def __init__(self, keys: list[str], admin_keys: list[str] = ()):
+        # admin keys are keys too: whatever a key may do, an admin key may
+        self._digests = [(_digest(k), False) for k in keys] + [(_digest(k), True) for k in admin_keys]
 
     @property
     def enabled(self) -> bool:
         return bool(self._digests)
 
-    def accepts(self, presented: str) -> bool:
+    def identify(self, presented: str) -> Caller | None:
+        """The caller holding `presented`, or None for a key that is not configured."""
         candidate = _digest(presented)
-        found = False
-        for digest in self._digests:  # no early exit: the time taken says nothing about which key matched
-            found |= hmac.compare_digest(candidate, digest)
-        return found
+        found = admin = False
+        for digest, is_admin in self._digests:  # no early exit: the time taken says nothing about which matched
+            match = hmac.compare_digest(candidate, digest)
+            found |= match
+            admin |= match and is_admin
+        return Caller(_key_id(candidate), admin) if found else None
+
+    def accepts(self, presented: str) -> bool:
+        return self.identify(presented) is not None
 
 
-def _check_key(request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:
+def _check_key(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     ring: KeyRing = request.app.state.keys
     if not ring.enabled:
-        return
+        return OPEN
     if credentials is None or not credentials.credentials.strip():
         raise HTTPException(401, "an API key is required: send 'Authorization: Bearer <key>'",
                             headers={"WWW-Authenticate": "Bearer"})
-    if not ring.accepts(credentials.credentials.strip()):
+    caller = ring.identify(credentials.credentials.strip())
+    if caller is None:
         raise HTTPException(403, "the API key is not valid", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return caller
+
+
+def check_may_cancel(caller: Caller, job_id: str, owner: str | None) -> None:
+    if not caller.may_cancel(owner):
+        raise HTTPException(403, f"job {job_id} was submitted with another API key: only that key or an admin "
+                                 "key (GAN_ADMIN_KEYS) may cancel it")
 
 
 # The dependencies are `async def`: FastAPI would run a plain `def` dependency in its thread pool, a thread hop
 # per dependency per request.
-async def require_write_key(request: Request, credentials: Credentials) -> None:
-    _check_key(request, credentials)
+async def require_key(request: Request, credentials: Credentials) -> Caller:
+    return _check_key(request, credentials)
 
 
 async def require_read_key(request: Request, credentials: Credentials) -> None:
@@ -147,7 +194,7 @@ def generation_guards(settings: Settings) -> list:
 
 
 def install(app, settings: Settings) -> None:
-    app.state.keys = KeyRing(settings.api_key_list)
+    app.state.keys = KeyRing(settings.api_key_list, settings.admin_key_list)
     app.state.rate_limit = RateLimit(settings.rate_limit, settings.redis_url)
 
 
@@ -156,5 +203,6 @@ async def _rate_limit_if_configured(request: Request) -> None:
         await rate_limit(request)
 
 
-WriteAccess = Annotated[None, Depends(require_write_key)]
+WriteAccess = Annotated[Caller, Depends(require_key)]
+JobAccess = Annotated[Caller, Depends(require_key)]
 Expensive = Annotated[None, Depends(_rate_limit_if_configured)]

@@ -13,7 +13,7 @@ from config.settings import CommonSettings
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # models.devices.PRECISIONS; kept here so settings import no torch
 
 # settings no child process needs and no log or command line may show
-SECRET_SETTINGS = {"api_keys"}
+SECRET_SETTINGS = {"api_keys", "admin_keys"}
 
 
 def without_secrets(environment: Mapping[str, str]) -> dict[str, str]:
@@ -42,6 +42,8 @@ class Settings(CommonSettings):
     # security and abuse limits: see app/security.py
     # comma-separated bearer tokens; when set, mutating endpoints require one. A SecretStr: never in a repr
     api_keys: SecretStr = SecretStr("")
+    # comma-separated keys that may also cancel any job, not only those they submitted (app/security.py)
+    admin_keys: SecretStr = SecretStr("")
     protect_generation: bool = False  # also require a key for generation and exploration endpoints
     # per client address on the endpoints that generate or enqueue work, in the `limits` notation, e.g.
     # "60/minute" or "10/second;100/minute"; counted in Redis across replicas; empty: none
@@ -84,7 +86,15 @@ class Settings(CommonSettings):
 
     @property
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        return _split_keys(self.api_keys)
+
+    @property
+    def admin_key_list(self) -> list[str]:
+        return _split_keys(self.admin_keys)
+
+
+def _split_keys(keys: SecretStr) -> list[str]:
+    return [k.strip() for k in keys.get_secret_value().split(",") if k.strip()]
 
 
 @lru_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -10,6 +11,9 @@ import httpx
 from config.settings import CommonSettings
 
 API_URL = "http://127.0.0.1:8000"
+# the key comes from the environment only: an option would put it on the command line, where any local user
+# reads it (ps, /proc/<pid>/cmdline)
+API_KEY_VARIABLE = "GAN_API_KEY"
 
 
 def api_option(f):
@@ -25,7 +29,9 @@ def registry_option(f):
 
 
 def client(api: str) -> httpx.Client:
-    return httpx.Client(base_url=api.rstrip("/"), timeout=httpx.Timeout(60, connect=5))
+    key = os.environ.get(API_KEY_VARIABLE, "").strip()
+    return httpx.Client(base_url=api.rstrip("/"), timeout=httpx.Timeout(60, connect=5),
+                        headers={"Authorization": f"Bearer {key}"} if key else None)
 
 
 def check(response: httpx.Response) -> httpx.Response:

@@ -10,15 +10,6 @@ import click
 from cli.common import api_option, registry_option, request
 
 
-def key_option(f):
-    return click.option("--key", envvar="GAN_API_KEY", default=None,
-                        help="API key for the service's write calls (env GAN_API_KEY).")(f)
-
-
-def _auth(key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"} if key else {}
-
-
 def _store(registry):
     from config.settings import CommonSettings
 
@@ -27,17 +18,18 @@ def _store(registry):
 
 @click.group()
 def models() -> None:
-    """List, show and delete model versions in the registry; pin `latest` or set `best` through the service.
+    """List, show and delete model versions in the registry; pin `latest` or set `best` through the service,
+    with the write key in GAN_API_KEY (never an option: it would show on the command line).
 
     \b
     Examples:
       gan models list
       gan models show fashion-cdcgan
       gan models delete my-gan 000003
-      gan models delete my-gan 3 --api http://127.0.0.1:8000 --key $KEY
-      gan models pin my-gan 2 --key $KEY
-      gan models pin my-gan 2 --alias best --key $KEY
-      gan models unpin my-gan --key $KEY
+      gan models delete my-gan 3 --api http://127.0.0.1:8000
+      gan models pin my-gan 2
+      gan models pin my-gan 2 --alias best
+      gan models unpin my-gan
     """
 
 
@@ -100,10 +92,9 @@ def show(name, registry) -> None:
 @click.option("--api", "api", default=None,
               help="Base URL of a running service: delete through its management API, under its rules, "
                    "instead of in the registry on disk.")
-@key_option
 @click.option("--force", is_flag=True, help="With --api: delete even the only valid version, or the pinned one.")
 @registry_option
-def delete(name, version, yes, api, key, force, registry) -> None:
+def delete(name, version, yes, api, force, registry) -> None:
     """Delete VERSION of NAME (a running service stops serving it at its next registry poll)."""
     from models.names import InvalidName, format_version, parse_version
     from models.registry import VersionNotFound
@@ -115,8 +106,7 @@ def delete(name, version, yes, api, key, force, registry) -> None:
     if api is not None:
         if not yes:
             click.confirm(f"delete version {version} of {name} from the service at {api}?", abort=True)
-        request(api, "DELETE", f"/models/{name}/versions/{version}", params={"force": "true"} if force else {},
-                headers=_auth(key))
+        request(api, "DELETE", f"/models/{name}/versions/{version}", params={"force": "true"} if force else {})
         click.echo(f"deleted {name} version {version}")
         return
     store = _store(registry)
@@ -139,18 +129,16 @@ def delete(name, version, yes, api, key, force, registry) -> None:
 @click.option("--alias", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
               help="latest: serve VERSION as latest until unpinned (a rollback); best: set best by hand.")
 @api_option
-@key_option
-def pin(name, version, alias, api, key) -> None:
+def pin(name, version, alias, api) -> None:
     """Point ALIAS of NAME at VERSION, through the service; prints the model's aliases."""
-    answer = request(api, "PUT", f"/models/{name}/aliases/{alias}", json={"version": version}, headers=_auth(key))
+    answer = request(api, "PUT", f"/models/{name}/aliases/{alias}", json={"version": version})
     click.echo(json.dumps(answer.json(), indent=2))
 
 
 @models.command()
 @click.argument("name")
 @api_option
-@key_option
-def unpin(name, api, key) -> None:
+def unpin(name, api) -> None:
     """Let `latest` of NAME follow the newest valid version again, through the service."""
-    answer = request(api, "DELETE", f"/models/{name}/aliases/latest", headers=_auth(key))
+    answer = request(api, "DELETE", f"/models/{name}/aliases/latest")
     click.echo(json.dumps(answer.json(), indent=2))

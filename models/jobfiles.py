@@ -1,5 +1,7 @@
 """Where a training job's artefacts live inside the registry root, shared by the worker (writes) and the API
-(reads): `<registry>/.jobs/<job_id>/samples/<step:08d>.png` and `<registry>/.jobs/<job_id>/metrics.jsonl`."""
+(reads): `<registry>/.jobs/<job_id>/samples/<step:08d>.png`, `<registry>/.jobs/<job_id>/metrics.jsonl` and
+`<registry>/.jobs/<job_id>/model` (the model it trains). With the versions' metadata, which name the job that
+published them, they are the job's record that outlives Redis."""
 
 from __future__ import annotations
 
@@ -7,9 +9,13 @@ import json
 import re
 from pathlib import Path
 
+from models import checkpoint
+from models.registry import Registry
+
 JOBS_DIR = ".jobs"
 METRICS = "metrics.jsonl"
 SAMPLES = "samples"
+MODEL = "model"
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -63,3 +69,28 @@ def truncate_metrics(directory: Path, after_step: int) -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in kept))
         tmp.replace(path)
+
+
+def write_model(directory: Path, model: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MODEL).write_text(model)
+
+
+def read_model(directory: Path) -> str | None:
+    try:
+        return (directory / MODEL).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def published_by(registry: Registry, model: str, job_id: str) -> list[str]:
+    """Versions of `model` that job `job_id` published, oldest first: the registry is the record that
+    survives a worker's death or a Redis that lost the job, whatever Redis says."""
+    mine = []
+    for version in registry.versions(model):
+        try:
+            if checkpoint.read_metadata(registry.path(model, version)).get("job_id") == job_id:
+                mine.append(version)
+        except (checkpoint.CheckpointError, OSError):
+            continue
+    return mine

@@ -8,13 +8,14 @@ scripts/setup.sh
 export GAN_REDIS_URL=${GAN_REDIS_URL:-redis://127.0.0.1:6379/0}
 host_port=${GAN_REDIS_URL#redis://}; host_port=${host_port%%/*}
 redis_host=${host_port%%:*}; redis_port=${host_port##*:}
+mkdir -p var/log var/redis
 if ! redis-cli -h "$redis_host" -p "$redis_port" ping >/dev/null 2>&1; then
-    echo "starting redis-server on $redis_host:$redis_port" >&2
-    redis-server --daemonize yes --bind "$redis_host" --port "$redis_port" --save "" --appendonly no \
-        --dir /tmp --logfile /tmp/gan-service-redis.log
+    echo "starting redis-server on $redis_host:$redis_port (queue kept in var/redis)" >&2
+    # an append-only file fsynced once a second: jobs survive a restart of Redis (docs/reliability.md)
+    redis-server --daemonize yes --bind "$redis_host" --port "$redis_port" --save "" \
+        --appendonly yes --appendfsync everysec --dir "$PWD/var/redis" --logfile "$PWD/var/log/redis.log"
 fi
 
-mkdir -p var/log
 # the worker keeps OpenMP's default wait policy: its threads spin briefly between a step's many small
 # operations, which trains 1.3-1.5x faster than passive waits, alone or beside serving, while single-image
 # requests stay within 1.2-1.8x of their idle latency (docs/benchmarks.md, serving beside training)

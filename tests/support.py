@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from pathlib import Path
 import httpx
 import torch
 import uvicorn
+from redis import Redis
+from redis.exceptions import RedisError
 
 from models import checkpoint
 from models.registry import Registry
@@ -41,13 +44,16 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: s
 
 
 class RedisServer:
-    """A throwaway redis-server on loopback that a test may stop and start again on the same port."""
+    """A throwaway redis-server on loopback that a test may stop, kill, pause and start again on the same port.
 
-    def __init__(self, directory: Path):
+    `durable`: an append-only file in `directory`, fsynced every second, as docker-compose.yml and
+    scripts/up.sh run it; a restart on the same directory reloads it."""
+
+    def __init__(self, directory: Path, durable: bool = False):
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: run scripts/test.sh, which installs it")
-        self.binary, self.directory, self.port = binary, directory, free_port()
+        self.binary, self.directory, self.port, self.durable = binary, directory, free_port(), durable
         self.process: subprocess.Popen | None = None
 
     @property
@@ -55,15 +61,16 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.durable else ["--appendonly", "no"]
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence,
              "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def up() -> bool:
+            # PING, not a connect: with an append-only file to load, Redis accepts connections before it serves
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return True
-            except OSError:
+                return bool(Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=1).ping())
+            except (RedisError, OSError):
                 return False
 
         wait_until(up, 10, what="redis-server")
@@ -71,8 +78,26 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:  # a starved machine: never leave a server behind
+                self.process.kill()
+                self.process.wait(10)
+            self.process = None
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, so nothing is flushed or rewritten on the way out."""
+        if self.process is not None:
+            self.process.kill()
             self.process.wait(10)
             self.process = None
+
+    def pause(self) -> None:
+        """A network blip as clients see it: connections stay open and nothing answers."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
 
 
 class LiveServer:
@@ -99,7 +124,7 @@ class LiveServer:
 
 def train_tiny(registry_root: Path, model: str, architecture: str = "cdcgan", steps: int = 4,
                image_size: int | tuple[int, int] = 32, channels: int = 1, checkpoint_every: int | None = None,
-               **spec_fields) -> list[str]:
+               device: torch.device = torch.device("cpu"), **spec_fields) -> list[str]:
     """Train a few real steps on synthetic data in-process and publish the versions into the registry."""
     spec = TrainSpec.model_validate({
         "model": model, "dataset": {"kind": "synthetic", "limit": 64}, "architecture": architecture,
@@ -113,7 +138,7 @@ def train_tiny(registry_root: Path, model: str, architecture: str = "cdcgan", st
             d, {**c.metadata, "model": model}, c.generator_state, c.training_state, c.training_info,
             c.samples_png))
 
-    return Trainer(spec, data, Callbacks(publish=publish), torch.device("cpu")).run().versions
+    return Trainer(spec, data, Callbacks(publish=publish), device).run().versions
 
 
 def worker_process(env: dict[str, str], log_path: Path) -> subprocess.Popen:

@@ -58,14 +58,15 @@ def test_the_api_and_worker_share_the_registry_volume_and_redis():
     assert f"registry:{worker['environment']['GAN_REGISTRY_DIR']}" in worker["volumes"]
 
 
-def _here(command: list[str], port: int) -> list[str]:
-    """The container's command as this machine runs it: our interpreter, loopback, a free port."""
+def _here(command: list[str], port: int, directory) -> list[str]:
+    """The container's command as this machine runs it: our interpreter, loopback, a free port, and a
+    temporary directory for a data directory inside the container."""
     local = list(command)
     if local[0] == "uvicorn":
         local[:1] = [sys.executable, "-m", "uvicorn"]
     elif local[0] == "python":
         local[0] = sys.executable
-    for flag, value in (("--host", "127.0.0.1"), ("--port", str(port))):
+    for flag, value in (("--host", "127.0.0.1"), ("--port", str(port)), ("--dir", str(directory))):
         if flag in local:
             local[local.index(flag) + 1] = value
         elif local[0] == "redis-server" and flag == "--port":
@@ -98,7 +99,8 @@ def test_every_container_command_starts_here(where, command, tmp_path, redis_ser
            "PYTHONPATH": str(REPO_ROOT)}
     log_path = tmp_path / "out.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(_here(command, port), cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(_here(command, port, tmp_path), cwd=tmp_path, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
     try:
         def alive_and(check) -> bool:
             assert process.poll() is None, f"{where} exited: {log_path.read_text()[-2000:]}"

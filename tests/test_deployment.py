@@ -32,6 +32,23 @@ def test_compose_file_parses_and_runs_real_entry_points():
     assert "registry" in compose["volumes"]
 
 
+def test_compose_keeps_the_queue_on_disk_and_restarts_every_service():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "everysec"
+    data_dir = command[command.index("--dir") + 1]
+    assert any(v.endswith(f":{data_dir}") and v.split(":")[0] in compose["volumes"] for v in redis["volumes"])
+    assert {s.get("restart") for s in compose["services"].values()} == {"unless-stopped"}
+
+
+def test_up_script_starts_redis_with_an_append_only_file_under_var():
+    script = (ROOT / "scripts" / "up.sh").read_text()
+    assert "--appendonly yes --appendfsync everysec" in script and '--dir "$PWD/var/redis"' in script
+    assert "/var/" in (ROOT / ".gitignore").read_text().split()
+
+
 def test_dockerfile_serves_the_app_entry_point_as_a_non_root_user():
     dockerfile = (ROOT / "Dockerfile").read_text()
     cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1)

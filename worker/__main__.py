@@ -9,10 +9,10 @@ import logging
 import subprocess
 import sys
 
-from redis import Redis
 from rq import Queue
 
 from models.logs import configure_logging
+from worker.outages import patient_connection
 from worker.recovery import TrainingWorker
 from worker.settings import get_settings
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     removed = settings.registry().clean_debris()
     if removed:
         logging.getLogger("worker").info("removed %d half-written versions left by a dead worker", len(removed))
-    connection = Redis.from_url(settings.redis_url)
+    connection = patient_connection(settings.redis_url)  # the worker outlives Redis outages of any length
     queues = [Queue(name, connection=connection) for name in settings.queue_names]
     worker = TrainingWorker(queues, connection, job_monitoring_interval_s=settings.job_monitoring_interval_s,
                             maintenance_interval_s=settings.maintenance_interval_s,

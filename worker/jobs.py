@@ -1,8 +1,10 @@
 """RQ job entry points: small importable functions taking plain JSON-able arguments.
 
 The API enqueues "worker.jobs.train" with a TrainSpec dict; progress goes to `job.meta`, checkpoints into
-the registry, cancellation arrives as a Redis key the loop polls. A job holds its model's lock while it
-trains (worker/model_lock.py) and announces each version it publishes (worker/announce.py).
+the registry, cancellation arrives as a Redis key the loop polls. Once training runs, both go through the
+job's record (worker/job_record.py), so that an unreachable Redis delays reports but never training. A job
+holds its model's lock while it trains (worker/model_lock.py) and announces each version it publishes
+(worker/announce.py).
 """
 
 from __future__ import annotations
@@ -10,14 +12,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from rq import get_current_job
 from rq.job import Job
 
 from models import checkpoint, evaluations, interface, jobfiles
-from models.cancellation import cancel_key
 from models.devices import resolve_device as _resolve_device
 from models.evaluation import FULL_N, evaluate as evaluate_generator
 from models.names import InvalidName
@@ -26,6 +27,7 @@ from models.spec import TrainSpec
 from worker import datasets
 from worker.announce import announce
 from worker.datasets import TrainingData
+from worker.job_record import JobRecord, Superseded
 from worker.model_lock import Canceled, ModelLock
 from worker.scoring import Scorer, reference_for
 from worker.settings import WorkerSettings, get_settings
@@ -52,19 +54,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-def published_by(registry: Registry, model: str, job_id: str) -> list[str]:
-    """Versions of `model` that job `job_id` published, oldest first: the registry is the record that
-    survives a worker's death, whatever the job's meta in Redis says."""
-    mine = []
-    for version in registry.versions(model):
-        try:
-            if checkpoint.read_metadata(registry.path(model, version)).get("job_id") == job_id:
-                mine.append(version)
-        except (checkpoint.CheckpointError, OSError):
-            continue
-    return mine
 
 
 def _resume_state(registry: Registry, spec: TrainSpec, versions: list[str]):
@@ -107,8 +96,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     meta["pid"] = os.getpid()  # the work horse: which process to look at (or kill) for this job
     job.save_meta()
 
-    def should_stop() -> bool:
-        return bool(job.connection.exists(cancel_key(job.id)))
+    record = JobRecord(job)
 
     def waiting() -> None:
         meta["waiting"] = f"another job is training model {spec.model!r}; this one starts when it ends"
@@ -116,7 +104,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
 
     lock = ModelLock(job.connection, spec.model, owner=job.id)
     try:
-        lock.acquire(should_stop, waiting)
+        lock.acquire(record.canceled, waiting)
     except Canceled:
         meta["canceled"] = True
         job.save_meta()
@@ -124,25 +112,30 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     if meta.pop("waiting", None):
         job.save_meta()
     try:
-        return _train(job, spec, settings, registry, meta, should_stop)
+        return _train(job, spec, settings, registry, meta, record)
+    except Superseded as e:
+        log.warning("%s; this attempt stops here", e)
+        # at once, without the lock's release or RQ's bookkeeping: the job, its lock (the job id is the lock's
+        # token) and its record belong to the attempt that took over
+        os._exit(0)
     finally:
         lock.release()
 
 
 def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Registry, meta: dict[str, Any],
-           should_stop: Callable[[], bool]) -> dict[str, Any]:
+           record: JobRecord) -> dict[str, Any]:
     device = resolve_device(settings.device)
     try:
         data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, settings.fashion_mnist_dir,
                              settings.data_root_paths, seed=spec.seed)
         meta["warnings"] = list(data.warnings)
         interface.refuse_changes(registry, spec, data.class_names)  # the class names the API could not know
-        meta["versions"] = published_by(registry, spec.model, job.id)
+        meta["versions"] = jobfiles.published_by(registry, spec.model, job.id)
         resume = _resume_state(registry, spec, meta["versions"])
         if resume is not None:
             meta["resumed_from_step"] = int(resume[1]["step"])
         job.save_meta()
-        callbacks = _job_callbacks(job, spec, settings, registry, data, meta, should_stop, device)
+        callbacks = _job_callbacks(job, spec, settings, registry, data, meta, record, device)
         # the callbacks come first: the trainer may warn as it is built (e.g. bf16 emulated on this CPU)
         trainer = Trainer(spec, data, callbacks, device, progress_every_s=settings.progress_every_s, resume=resume)
     except (ValueError, OSError) as e:  # the user's to fix: say so in the job, not only in a traceback
@@ -150,15 +143,18 @@ def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Regist
         job.save_meta()
         job.retries_left = 0  # a bad spec or dataset fails the same way every time: no retries
         raise
-    jobfiles.truncate_metrics(job_dir(settings.registry_dir, job.id), trainer.step)
+    directory = job_dir(settings.registry_dir, job.id)
+    jobfiles.write_model(directory, spec.model)  # the job's versions can be found without Redis (app/jobs.py)
+    jobfiles.truncate_metrics(directory, trainer.step)
     result = trainer.run()
     meta["canceled"] = result.stopped
-    job.save_meta()
+    record.save()
+    record.flush()  # waits for Redis if it is away: RQ's own bookkeeping of the job's end needs it anyway
     return {"model": spec.model, "versions": meta["versions"], "step": result.step, "canceled": result.stopped}
 
 
 def _job_callbacks(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Registry, data: TrainingData,
-                   meta: dict[str, Any], should_stop: Callable[[], bool], device: torch.device) -> Callbacks:
+                   meta: dict[str, Any], record: JobRecord, device: torch.device) -> Callbacks:
     """What the training loop reports to: the registry (scored versions), the job's meta and its files."""
     directory = job_dir(settings.registry_dir, job.id)
     samples_dir = directory / jobfiles.SAMPLES
@@ -171,7 +167,7 @@ def _job_callbacks(job: Job, spec: TrainSpec, settings: WorkerSettings, registry
             metadata["metrics"] = metrics
         version = registry.publish(spec.model, lambda d: checkpoint.write_checkpoint(
             d, metadata, c.generator_state, c.training_state, c.training_info, c.samples_png))
-        announce(job.connection, spec.model, version)  # first: replicas swap while we do the bookkeeping
+        announce(record.connection, spec.model, version)  # first: replicas swap while we do the bookkeeping
         meta["versions"].append(version)
         if metrics is not None:
             meta.setdefault("metrics", {})[version] = _headline(metrics)
@@ -181,7 +177,7 @@ def _job_callbacks(job: Job, spec: TrainSpec, settings: WorkerSettings, registry
                 meta["warnings"].append(f"version {version} (step {c.step}): {metrics['error']}")
             if scorer.promote(version, metrics):
                 meta["best"] = version
-        job.save_meta()
+        record.save()
         samples(c.step, c.samples_png)
         log.info("published %s version %s at step %d", spec.model, version, c.step,
                  extra={"model": spec.model, "version": version})
@@ -190,21 +186,21 @@ def _job_callbacks(job: Job, spec: TrainSpec, settings: WorkerSettings, registry
     def progress(p: Progress) -> None:
         meta["progress"] = {"step": p.step, "total": p.total, "losses": p.losses, "scores": p.scores,
                             "images_per_s": round(p.images_per_s, 1), "eta_s": round(p.eta_s, 1)}
-        job.save_meta()
+        record.save()
 
-    def metrics(record: dict) -> None:
-        jobfiles.append_metrics(directory, [record])
+    def metrics(window: dict) -> None:
+        jobfiles.append_metrics(directory, [window])
 
     def warning(message: str) -> None:
         log.warning("job %s: %s", job.id, message)
         meta["warnings"].append(message)
-        job.save_meta()
+        record.save()
 
     def samples(step: int, png: bytes) -> None:
         _write_atomically(samples_dir / f"{step:08d}.png", png)
         meta["samples_step"] = step
 
-    return Callbacks(publish=publish, progress=progress, samples=samples, should_stop=should_stop,
+    return Callbacks(publish=publish, progress=progress, samples=samples, should_stop=record.canceled,
                      metrics=metrics, warning=warning)
 
 

@@ -14,6 +14,7 @@ from app.deps import QueueDep
 from app.errors import Unavailable
 from app.jobs import JobQueue
 from app.schemas import JobId, JobOut  # ids RQ would refuse are 422 here, never a 500
+from app.security import JobAccess
 
 router = APIRouter(prefix="/train", tags=["training"])
 
@@ -50,7 +51,7 @@ async def job_events(queue: JobQueue, job_id: str, state: dict) -> AsyncIterator
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "`event: status` with a JobOut body on every change; "
                                             "`event: end` when the job finished, failed or was canceled"}})
-async def events(job_id: JobId, queue: QueueDep) -> EventSourceResponse:
+async def events(job_id: JobId, queue: QueueDep, _key: JobAccess) -> EventSourceResponse:
     # an unknown job or a dead Redis answers 404/503 before the stream opens
     first = await run_in_threadpool(queue.status, job_id)
     return EventSourceResponse(job_events(queue, job_id, first), ping=KEEPALIVE_S)

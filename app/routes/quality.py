@@ -44,13 +44,13 @@ def metrics_png(name: str, catalog: CatalogDep) -> Response:
 
 @router.post("/{name}/versions/{version}/evaluate", status_code=202, response_model=JobAccepted,
              summary="Queue a full evaluation (N = 10,000 by default) of one version")
-def evaluate(name: str, version: str, queue: QueueDep, catalog: CatalogDep, request: Request, _key: WriteAccess,
+def evaluate(name: str, version: str, queue: QueueDep, catalog: CatalogDep, request: Request, caller: WriteAccess,
              _rate: Expensive, body: Annotated[EvaluateRequest | None, Body()] = None) -> JSONResponse:
     try:
         pinned = catalog.registry.resolve(name, version)
     except (InvalidName, VersionNotFound) as e:
         raise NotFound(str(e)) from None
-    job_id = queue.submit_evaluation(name, pinned, (body or EvaluateRequest()).n)
+    job_id = queue.submit_evaluation(name, pinned, (body or EvaluateRequest()).n, owner=caller.key_id)
     url = str(request.url_for("job_status", job_id=job_id))
     return JSONResponse(JobAccepted(id=job_id, status="queued", status_url=url).model_dump(),
                         status_code=202, headers={"Location": url})

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from app.deps import CatalogDep, QueueDep, SettingsDep
 from app.errors import InvalidRequest
 from app.schemas import JobAccepted, JobId, JobOut, JobsOut, TrainRequest
-from app.security import Expensive, WriteAccess
+from app.security import Expensive, JobAccess, WriteAccess, check_may_cancel
 from models import interface
 from models.names import InvalidName
 from models.checkpoint import has_training_state
@@ -60,27 +60,29 @@ def check_queue(name: str | None, settings) -> str:
 
 @router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a training job")
 def submit(body: TrainRequest, queue: QueueDep, settings: SettingsDep, catalog: CatalogDep, request: Request,
-           _key: WriteAccess, _rate: Expensive) -> JSONResponse:
+           caller: WriteAccess, _rate: Expensive) -> JSONResponse:
     spec = body.spec()
     check_dataset(spec, settings)
     check_resume(spec, catalog.registry)
     check_interface(spec, catalog.registry)
-    job_id = queue.submit(spec, check_queue(body.queue, settings))
+    job_id = queue.submit(spec, check_queue(body.queue, settings), owner=caller.key_id)
     url = str(request.url_for("job_status", job_id=job_id))
     return JSONResponse(JobAccepted(id=job_id, status="queued", status_url=url).model_dump(),
                         status_code=202, headers={"Location": url})
 
 
 @router.get("", response_model=JobsOut, summary="Recent training jobs, newest first")
-def list_jobs(queue: QueueDep) -> JobsOut:
+def list_jobs(queue: QueueDep, _key: JobAccess) -> JobsOut:
     return JobsOut(jobs=[JobOut(**j) for j in queue.list()])
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Status, progress, versions and error of a job")
-def job_status(job_id: JobId, queue: QueueDep) -> JobOut:
+def job_status(job_id: JobId, queue: QueueDep, _key: JobAccess) -> JobOut:
     return JobOut(**queue.status(job_id))
 
 
-@router.delete("/{job_id}", response_model=JobOut, summary="Cancel a job; a running one stops at its next report")
-def cancel(job_id: JobId, queue: QueueDep, _key: WriteAccess) -> JobOut:
+@router.delete("/{job_id}", response_model=JobOut, summary="Cancel a job; a running one stops at its next report",
+               description="Only the key that submitted the job, or an admin key, may cancel it (403 otherwise).")
+def cancel(job_id: JobId, queue: QueueDep, caller: WriteAccess) -> JobOut:
+    check_may_cancel(caller, job_id, queue.owner(job_id))
     return JobOut(**queue.cancel(job_id))

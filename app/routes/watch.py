@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, Response
 from app.deps import QueueDep, SettingsDep
 from app.errors import NotFound
 from app.plots import plot_metrics
+from app.security import JobAccess
 from models import jobfiles
 
 router = APIRouter(prefix="/train", tags=["training"])
@@ -33,7 +34,7 @@ def _job_dir(job_id: str, settings, queue) -> Path:
 
 @router.get("/{job_id}/samples", response_class=FileResponse, summary="The job's latest sample grid (PNG)",
             responses={200: {"content": {"image/png": {}}}})
-def samples(job_id: str, settings: SettingsDep, queue: QueueDep,
+def samples(job_id: str, settings: SettingsDep, queue: QueueDep, _key: JobAccess,
             step: Annotated[int | None, Query(ge=0, description="an earlier kept grid; see /metrics")] = None
             ) -> FileResponse:
     directory = _job_dir(job_id, settings, queue)
@@ -50,7 +51,7 @@ def samples(job_id: str, settings: SettingsDep, queue: QueueDep,
 
 
 @router.get("/{job_id}/metrics", summary="Losses and scores per window of steps, as JSON series")
-def metrics(job_id: str, settings: SettingsDep, queue: QueueDep,
+def metrics(job_id: str, settings: SettingsDep, queue: QueueDep, _key: JobAccess,
             since_step: Annotated[int, Query(ge=0, description="only records after this step")] = 0
             ) -> dict[str, Any]:
     directory = _job_dir(job_id, settings, queue)
@@ -60,7 +61,7 @@ def metrics(job_id: str, settings: SettingsDep, queue: QueueDep,
 
 @router.get("/{job_id}/plot.png", response_class=Response, summary="Losses and scores against step (PNG)",
             responses={200: {"content": {"image/png": {}}}})
-def plot(job_id: str, settings: SettingsDep, queue: QueueDep) -> Response:
+def plot(job_id: str, settings: SettingsDep, queue: QueueDep, _key: JobAccess) -> Response:
     directory = _job_dir(job_id, settings, queue)
     png = plot_metrics(jobfiles.read_metrics(directory), f"training job {job_id}")
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})

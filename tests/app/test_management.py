@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.management import key_id
+from app.security import key_id
 from models.registry import Registry
 from tests.conftest import make_app
 from tests.support import LiveServer, train_tiny, wait_until

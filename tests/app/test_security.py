@@ -1,5 +1,6 @@
 """Who may call what, over real HTTP: API keys, rate limits, body size, data roots and name escapes."""
 
+import hashlib
 import os
 
 import pytest
@@ -12,12 +13,13 @@ from tests.conftest import make_app
 from tests.support import LiveServer
 
 JOB = {"model": "my-gan", "dataset": {"kind": "synthetic"}, "steps": 10}
-GOOD, OTHER = "key-alpha-0123456789", "key-beta-9876543210"
+GOOD, OTHER, ADMIN = "key-alpha-0123456789", "key-beta-9876543210", "key-admin-5555555555"
 
 
 @pytest.fixture
 def keyed(tiny_registry, redis_server):
-    app = make_app(tiny_registry, redis_server.url, api_keys=f"{GOOD},{OTHER}", queues="security-tests")
+    app = make_app(tiny_registry, redis_server.url, api_keys=f"{GOOD},{OTHER}", admin_keys=ADMIN,
+                   queues="security-tests")
     with LiveServer(app) as server, server.client() as client:
         yield client
 
@@ -40,18 +42,61 @@ def test_a_wrong_key_is_403_and_the_answer_says_nothing_about_the_real_keys(keye
     assert r.status_code == 403 and GOOD not in r.text and OTHER not in r.text
 
 
-def test_any_configured_key_may_submit_and_cancel(keyed):
-    for key in (GOOD, OTHER):
-        r = keyed.post("/train", json=JOB, headers=_auth(key))
-        assert r.status_code == 202, r.text
-    job = r.json()["id"]
+def _submit(client, key, body=JOB) -> str:
+    r = client.post("/train", json=body, headers=_auth(key))
+    assert r.status_code == 202, r.text
+    return r.json()["id"]
+
+
+def test_a_job_records_a_short_hash_of_its_key_and_never_the_key(keyed, redis_server):
+    job = _submit(keyed, GOOD)
+    status = keyed.get(f"/train/{job}", headers=_auth(GOOD)).json()
+    assert status["owner"] == hashlib.sha256(GOOD.encode()).hexdigest()[:12]
+    stored = Redis.from_url(redis_server.url).hgetall(f"rq:job:{job}")
+    assert not any(GOOD.encode() in value for value in stored.values())
+    keyed.delete(f"/train/{job}", headers=_auth(GOOD))
+
+
+def test_only_the_submitting_key_may_cancel_its_job(keyed):
+    job = _submit(keyed, GOOD)
     assert keyed.delete(f"/train/{job}").status_code == 401
     assert keyed.delete(f"/train/{job}", headers=_auth("nope")).status_code == 403
+    refused = keyed.delete(f"/train/{job}", headers=_auth(OTHER))
+    assert refused.status_code == 403 and "submitted with another API key" in refused.json()["detail"]
+    assert keyed.get(f"/train/{job}", headers=_auth(OTHER)).json()["status"] == "queued"  # untouched
     assert keyed.delete(f"/train/{job}", headers=_auth(GOOD)).json()["status"] == "canceled"
 
 
-def test_reading_jobs_and_generating_stay_open_unless_configured(keyed):
-    assert keyed.get("/train").status_code == 200
+def test_an_admin_key_may_cancel_any_job_and_submit_its_own(keyed):
+    job = _submit(keyed, OTHER)
+    assert keyed.delete(f"/train/{job}", headers=_auth(ADMIN)).json()["status"] == "canceled"
+    own = _submit(keyed, ADMIN)
+    assert keyed.delete(f"/train/{own}", headers=_auth(GOOD)).status_code == 403
+    assert keyed.delete(f"/train/{own}", headers=_auth(ADMIN)).json()["status"] == "canceled"
+
+
+@pytest.mark.parametrize("path", ["/train", "/train/{job}", "/train/{job}/samples", "/train/{job}/metrics",
+                                  "/train/{job}/plot.png"])
+def test_reading_jobs_needs_a_key_when_keys_are_set(keyed, path):
+    job = _submit(keyed, GOOD)
+    url = path.format(job=job)
+    assert keyed.get(url).status_code == 401
+    assert keyed.get(url, headers=_auth("nope")).status_code == 403
+    # any key may read; a queued job has written no samples or metrics yet: 404 saying so
+    assert keyed.get(url, headers=_auth(OTHER)).status_code in (200, 404)
+    keyed.delete(f"/train/{job}", headers=_auth(GOOD))
+
+
+def test_a_jobs_events_need_a_key_when_keys_are_set(keyed):
+    job = _submit(keyed, GOOD)
+    assert keyed.get(f"/train/{job}/events").status_code == 401
+    with keyed.stream("GET", f"/train/{job}/events", headers=_auth(OTHER)) as stream:
+        assert stream.status_code == 200
+        keyed.delete(f"/train/{job}", headers=_auth(GOOD))  # the stream ends with the job
+        assert "event: end" in "".join(stream.iter_text())
+
+
+def test_generating_stays_open_unless_configured(keyed):
     assert keyed.post("/generate", json={"model": "bars", "seeds": [1]}).status_code == 200
 
 
@@ -134,6 +179,24 @@ def test_a_dataset_path_under_a_data_root_is_accepted(rooted):
     r = client.post("/train", json=JOB | {"dataset": {"kind": "folder", "path": str(root / "faces")}})
     assert r.status_code == 202, r.text
     client.delete(f"/train/{r.json()['id']}")
+
+
+def test_a_jobs_public_view_names_its_dataset_and_shows_no_server_path(rooted):
+    client, root = rooted
+    job = client.post("/train", json=JOB | {"dataset": {"kind": "folder", "path": str(root / "faces")}}).json()
+    status = client.get(f"/train/{job['id']}")
+    assert status.json()["spec"]["dataset"] == {"kind": "folder", "name": "faces", "split": "train", "limit": None}
+    listed = client.get("/train")
+    assert str(root) not in status.text and str(root) not in listed.text
+    client.delete(f"/train/{job['id']}")
+
+
+def test_paths_in_job_errors_are_cut_to_their_last_component():
+    from app.job_view import hide_paths
+
+    assert hide_paths("dataset directory /srv/data/faces does not exist") == "dataset directory faces does not exist"
+    assert hide_paths("cannot read '/srv/data/faces/a b.png'", ["/srv/data/faces/a b.png"]) == "cannot read 'a b.png'"
+    assert hide_paths("see http://host/x/y, 60/minute, ./rel") == "see http://host/x/y, 60/minute, ./rel"
 
 
 @pytest.mark.parametrize("url", ["/models/..%2F..%2Fetc", "/models/%2E%2E", "/models/bars/seeds/1.png?version=../../x",
