@@ -18,12 +18,16 @@ N = 2000
 
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST is not installed")
 def test_after_200_steps_the_served_ema_is_at_least_as_close_to_the_data_as_the_raw_generator(tmp_path):
-    torch.set_num_threads(2)
     spec = TrainSpec.model_validate({"model": "short", "dataset": {"kind": "fashion-mnist"}, "architecture": "dcgan",
                                      "steps": 200, "checkpoint_every": 200, "sample_every": 200, "eval_samples": 0})
     data = datasets.load(spec.dataset, spec.height, spec.width, spec.channels, FASHION, [], seed=spec.seed)
     trainer = Trainer(spec, data, Callbacks(publish=lambda checkpoint: ""), torch.device("cpu"))
-    trainer.run()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        trainer.run()
+    finally:
+        torch.set_num_threads(threads)
     assert trainer.step == 200
 
     reference = fashion_mnist_reference(FASHION, tmp_path, load_evaluator())
