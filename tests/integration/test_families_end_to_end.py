@@ -16,7 +16,7 @@ def test_a_progressive_gan_trains_over_rest_is_watched_served_and_resumed(stack)
     job = client.post("/train", json={
         "model": "grown", "dataset": {"kind": "synthetic"}, "architecture": "progan", "image_size": 16,
         "channels": 3, "batch_size": 8, "base_width": 8, "steps": 30, "checkpoint_every": 30, "sample_every": 10,
-        "metrics_every": 5, "seed": 0}).json()
+        "metrics_every": 5, "growth_phase_steps": 6, "seed": 0}).json()
     status = wait_for_job(client, job["id"], worker_log)
     assert status["versions"] == ["000001"] and set(status["progress"]["scores"]) == {"wasserstein_estimate"}
 

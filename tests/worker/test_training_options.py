@@ -30,7 +30,7 @@ def _trainer(spec, published=None, records=None, warnings=None, resume=None, mon
 
 
 def test_the_critic_steps_d_steps_times_per_generator_step():
-    trainer = _trainer(_spec(architecture="wgan", steps=2))
+    trainer = _trainer(_spec(architecture="wgan", steps=2, d_steps=5))
     trainer.run()
     d_steps = [s["step"] for s in trainer.opt_d.state.values()]
     g_steps = [s["step"] for s in trainer.opt_g.state.values()]
