@@ -6,8 +6,10 @@ takes the next job. Restarted with its append-only file Redis still knows the jo
 told again by the job itself, and a job Redis has forgotten is answered with where its versions are.
 """
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 from redis import Redis
@@ -73,9 +75,9 @@ def _stack(tmp_path, durable: bool):
     return redis, worker, LiveServer(make_app(registry, redis.url, queues="outages"))
 
 
-@pytest.fixture(params=[True], ids=["durable"])
-def stack(tmp_path, request):
-    redis, worker, server = _stack(tmp_path, durable=request.param)
+@contextlib.contextmanager
+def _running(tmp_path, durable: bool) -> Iterator[Stack]:
+    redis, worker, server = _stack(tmp_path, durable=durable)
     try:
         with server, server.client() as client:
             yield Stack(redis, client, worker, tmp_path)
@@ -86,15 +88,17 @@ def stack(tmp_path, request):
 
 
 @pytest.fixture
+def stack(tmp_path):
+    """Redis with its append-only file: what it acknowledged survives a kill."""
+    with _running(tmp_path, durable=True) as running:
+        yield running
+
+
+@pytest.fixture
 def forgetful_stack(tmp_path):
-    redis, worker, server = _stack(tmp_path, durable=False)
-    try:
-        with server, server.client() as client:
-            yield Stack(redis, client, worker, tmp_path)
-    finally:
-        worker.terminate()
-        worker.wait(20)
-        redis.stop()
+    """Redis without persistence: it comes back empty."""
+    with _running(tmp_path, durable=False) as running:
+        yield running
 
 
 def _finished_with_every_version(stack: Stack, job: str) -> dict:
