@@ -259,3 +259,21 @@ class JobsOut(BaseModel):
 class EvaluateRequest(Strict):
     n: Annotated[int, Field(ge=100, le=50_000)] = Field(
         10_000, description="generated samples; figures compare only at the same N")
+
+
+class FeaturesRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"version": "latest", "images": ["iVBORw0KGgo..."], "labels": ["Sneaker"]}]})
+
+    version: Version = "latest"
+    images: list[Annotated[str, Field(max_length=200_000)]] = Field(
+        description="base64 PNGs of the model's size and channels; at most GAN_FEATURES_MAX_IMAGES")
+    labels: Annotated[list[Label], Field(min_length=1)] | None = Field(
+        None, description="conditional models: one class name or index for all images, or one per image")
+
+
+class FeaturesOut(BaseModel):
+    model: str
+    version: str
+    shape: list[int] = Field(description="[images, features]")
+    features: list[list[float]]

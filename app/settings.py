@@ -30,6 +30,8 @@ class Settings(CommonSettings):
     # two batches that alternate (docs/benchmarks.md); raise it on a GPU
     batch_max_images: int = 16
     cache_size: int = 3  # versions kept loaded (LRU over model-version pairs)
+    # images per POST /models/{name}/features request: 64 small PNGs fit the 1 MB body limit, base64 or not
+    features_max_images: int = 64
     # how often the registry is polled for new versions; the workers' notices swap at once, this is the fallback
     watch_interval_s: float = 1.0
     cors_origins: str = "*"  # comma-separated; empty disables CORS

@@ -40,9 +40,7 @@ def train_for(seconds: float, registry: Registry, device: torch.device) -> tuple
     deadline = time.monotonic() + seconds
 
     def publish(c) -> str:
-        return registry.publish(spec.model, lambda d: checkpoint.write_checkpoint(
-            d, {**c.metadata, "model": spec.model}, c.generator_state, c.training_state, c.training_info,
-            c.samples_png))
+        return registry.publish(spec.model, lambda d: c.write(d, {**c.metadata, "model": spec.model}))
 
     trainer = Trainer(spec, data, Callbacks(publish=publish, should_stop=lambda: time.monotonic() > deadline),
                       device, progress_every_s=1.0)

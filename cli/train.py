@@ -91,7 +91,6 @@ def report(status: dict[str, Any]) -> None:
 def train_local(spec, registry: Path, device_name: str) -> None:
     import torch
 
-    from models import checkpoint
     from models.registry import Registry
     from worker import datasets
     from worker.settings import WorkerSettings
@@ -110,9 +109,7 @@ def train_local(spec, registry: Path, device_name: str) -> None:
     stop = threading.Event()
 
     def publish(c) -> str:
-        version = store.publish(spec.model, lambda d: checkpoint.write_checkpoint(
-            d, {**c.metadata, "model": spec.model}, c.generator_state, c.training_state, c.training_info,
-            c.samples_png))
+        version = store.publish(spec.model, lambda d: c.write(d, {**c.metadata, "model": spec.model}))
         bar.write(f"published {spec.model} version {version} at step {c.step} into {registry}")
         return version
 

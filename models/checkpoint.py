@@ -3,6 +3,7 @@
 A version directory holds:
   metadata.json          architecture and config, image shape, classes, step, dataset, spec, time, file hashes
   generator.safetensors  the served generator (the EMA weights when the job keeps an average)
+  discriminator.safetensors  the trained discriminator, for its features (optional: older versions lack it)
   training.safetensors   what resuming needs: raw G, D, both optimizers, RNG state (optional)
   samples.png            a grid from the job's fixed latents (optional)
 Nothing is ever unpickled: tensors come from safetensors, everything else from JSON.
@@ -25,6 +26,7 @@ from models.architectures import get_architecture
 FORMAT = "gan-service.checkpoint/1"
 METADATA = "metadata.json"
 WEIGHTS = "generator.safetensors"
+DISCRIMINATOR = "discriminator.safetensors"
 TRAINING = "training.safetensors"
 SAMPLES = "samples.png"
 
@@ -53,6 +55,7 @@ def write_checkpoint(
     training_state: dict[str, torch.Tensor] | None = None,
     training_info: dict[str, str] | None = None,
     samples_png: bytes | None = None,
+    discriminator_state: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Write every file of a version into `directory` (a temporary one: the registry publishes it).
 
@@ -61,6 +64,9 @@ def write_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     save_file(_contiguous(generator_state), str(directory / WEIGHTS))
     files = {WEIGHTS: sha256_file(directory / WEIGHTS)}
+    if discriminator_state is not None:
+        save_file(_contiguous(discriminator_state), str(directory / DISCRIMINATOR))
+        files[DISCRIMINATOR] = sha256_file(directory / DISCRIMINATOR)
     if training_state is not None:
         save_file(_contiguous(training_state), str(directory / TRAINING), metadata=training_info or {})
         files[TRAINING] = sha256_file(directory / TRAINING)
@@ -116,6 +122,25 @@ def load_generator(directory: Path, device: str | torch.device = "cpu") -> tuple
     except (SafetensorError, ValueError, TypeError, RuntimeError) as e:
         raise CheckpointError(f"{WEIGHTS} does not fit {metadata.get('architecture')!r}: {e}") from None
     return generator.to(device).eval().requires_grad_(False), metadata
+
+
+def has_discriminator(metadata: dict[str, Any]) -> bool:
+    return DISCRIMINATOR in metadata.get("files", {})
+
+
+def load_discriminator(directory: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """The version's trained discriminator in eval mode, checked as the generator is. CheckpointError when the
+    version has none (published before discriminators were kept, or copied without one)."""
+    metadata = read_metadata(directory)
+    if not has_discriminator(metadata):
+        raise CheckpointError(f"this version keeps no {DISCRIMINATOR}: it was published without its discriminator")
+    path = verify_file(directory, metadata, DISCRIMINATOR)
+    try:
+        discriminator = get_architecture(metadata["architecture"]).build_discriminator(metadata["generator_config"])
+        discriminator.load_state_dict(load_file(str(path)), strict=True)
+    except (SafetensorError, ValueError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{DISCRIMINATOR} does not fit {metadata.get('architecture')!r}: {e}") from None
+    return discriminator.to(device).eval().requires_grad_(False), metadata
 
 
 def has_training_state(directory: Path) -> bool:

@@ -156,7 +156,7 @@ class Discriminator(nn.Module):
             layers = [spectral_norm(m) if isinstance(m, nn.Conv2d) else m for m in layers]
         self.body = nn.Sequential(*layers)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def _inputs(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if self.cfg.padding:  # the background the generator's crop removed: -1 in both real and fake images
             images = F.pad(images, (self.cfg.padding,) * 4, value=-1.0)
         if self.cfg.num_classes:
@@ -164,7 +164,15 @@ class Discriminator(nn.Module):
                 raise ValueError("a conditional discriminator needs labels")
             maps = class_vectors(labels, self.cfg.num_classes, images.dtype)[:, :, None, None]
             images = torch.cat([images, maps.expand(-1, -1, images.shape[2], images.shape[3])], dim=1)
-        return self.body(images).view(-1)
+        return images
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.body(self._inputs(images, labels)).view(-1)
+
+    def features(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, c * h0 * w0): the maps the last convolution judges, flattened; what the paper gives a linear
+        classifier (it also pools the earlier layers' maps; the last ones alone are the penultimate layer)."""
+        return self.body[:-1](self._inputs(images, labels)).flatten(1)
 
 
 def init_weights(module: nn.Module) -> None:

@@ -32,6 +32,33 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return pixels.permute(0, 2, 3, 1).numpy()
 
 
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, C) uint8 -> (N, C, H, W) float32 in [-1, 1]: the networks' view of pixels, as training sees them."""
+    return images.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+MODES = {"L": 1, "RGB": 3}  # PNG colour modes a model's images come in, by channels
+
+
+def decode_png(data: bytes, height: int, width: int, channels: int) -> np.ndarray:
+    """An uploaded PNG as (height, width, channels) uint8, or ValueError saying what is wrong with it. The size
+    is checked from the header, before any pixel is decompressed, so a huge image costs nothing."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError("not a PNG file: send the image as PNG")
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            if image.size != (width, height):
+                raise ValueError(f"the image is {image.size[0]}x{image.size[1]}; this model takes {width}x{height}")
+            if MODES.get(image.mode) != channels:
+                wanted = "greyscale (mode L)" if channels == 1 else "RGB without alpha"
+                raise ValueError(f"the image is a {image.mode} PNG; this model takes {channels}-channel images: "
+                                 f"save it as {wanted}")
+            pixels = np.asarray(image.convert(image.mode), dtype=np.uint8)
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:  # Pillow's errors for a damaged file
+        raise ValueError("the PNG cannot be read: the file is damaged or cut short") from None
+    return pixels.reshape(height, width, channels)
+
+
 def grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
     """Tile (N, H, W, C) uint8 images into one (H', W', C) array, row-major, with a dark gutter."""
     n, h, w, c = images.shape

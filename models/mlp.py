@@ -102,10 +102,17 @@ class Discriminator(nn.Module):
         layers += [nn.Linear(width, 1)]
         self.body = nn.Sequential(*layers)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def _inputs(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         x = images.flatten(1)  # (N, C, H, W) -> (N, C*H*W)
         if self.condition is not None:
             if labels is None:
                 raise ValueError("a conditional discriminator needs labels")
             x = self.condition(x, labels)
-        return self.body(x).view(-1)
+        return x
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.body(self._inputs(images, labels)).view(-1)
+
+    def features(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, last hidden units): what the output layer judges."""
+        return self.body[:-1](self._inputs(images, labels))

@@ -232,6 +232,17 @@ class Discriminator(_Growing):
         self.out = EqualizedLinear(c0, 1, gain=1.0)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        # (N, maps(0), 4, 4) -> (N, maps(0)+1, 4, 4) -> (N, maps(0), 1, 1)
+        x = self.final(minibatch_stddev(self._trunk(images), self.cfg.mbstd_group))
+        return self.out(x.flatten(1)).view(-1)
+
+    def features(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, maps(0)): what the output layer judges. Each image is its own minibatch-stddev group, so an
+        image's features never depend on the others sent with it."""
+        return self.final(minibatch_stddev(self._trunk(images), 1)).flatten(1)
+
+    def _trunk(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, maps(0), 4, 4) at the current growth."""
         level, alpha = self.growth_state()
         side = BASE << level
         images = pad(images, self.cfg.padding)  # (N, C, canvas, canvas)
@@ -244,6 +255,4 @@ class Discriminator(_Growing):
                 x = torch.lerp(self.from_rgb[level - 1](F.avg_pool2d(images, 2)), x, alpha)
             for block in reversed(self.blocks[: level - 1]):
                 x = block(x)
-        # (N, maps(0), 4, 4) -> (N, maps(0)+1, 4, 4) -> (N, maps(0), 1, 1)
-        x = self.final(minibatch_stddev(x, self.cfg.mbstd_group))
-        return self.out(x.flatten(1)).view(-1)
+        return x

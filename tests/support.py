@@ -18,7 +18,6 @@ import uvicorn
 from redis import Redis
 from redis.exceptions import RedisError
 
-from models import checkpoint
 from models.registry import Registry
 from models.spec import TrainSpec
 from worker.datasets import synthetic
@@ -134,9 +133,7 @@ def train_tiny(registry_root: Path, model: str, architecture: str = "cdcgan", st
     data = synthetic(spec.height, spec.width, channels, count=64)
 
     def publish(c) -> str:
-        return registry.publish(model, lambda d: checkpoint.write_checkpoint(
-            d, {**c.metadata, "model": model}, c.generator_state, c.training_state, c.training_info,
-            c.samples_png))
+        return registry.publish(model, lambda d: c.write(d, {**c.metadata, "model": model}))
 
     return Trainer(spec, data, Callbacks(publish=publish), device).run().versions
 

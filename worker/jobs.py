@@ -165,8 +165,7 @@ def _job_callbacks(job: Job, spec: TrainSpec, settings: WorkerSettings, registry
         metadata = {**c.metadata, "model": spec.model, "job_id": job.id}
         if metrics is not None:
             metadata["metrics"] = metrics
-        version = registry.publish(spec.model, lambda d: checkpoint.write_checkpoint(
-            d, metadata, c.generator_state, c.training_state, c.training_info, c.samples_png))
+        version = registry.publish(spec.model, lambda d: c.write(d, metadata))
         announce(record.connection, spec.model, version)  # first: replicas swap while we do the bookkeeping
         meta["versions"].append(version)
         if metrics is not None:

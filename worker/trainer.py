@@ -11,6 +11,7 @@ import copy
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
@@ -39,6 +40,12 @@ class Checkpoint:
     training_state: dict[str, torch.Tensor]
     training_info: dict[str, str]
     samples_png: bytes
+    discriminator_state: dict[str, torch.Tensor]
+
+    def write(self, directory: Path, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Every file of the version into `directory`, with `metadata` (this checkpoint's, as the caller adds to it)."""
+        return checkpoint.write_checkpoint(directory, metadata, self.generator_state, self.training_state,
+                                           self.training_info, self.samples_png, self.discriminator_state)
 
 
 @dataclass
@@ -386,7 +393,7 @@ class Trainer:
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         return Checkpoint(self.step, metadata, _snapshot(self._serving_generator().state_dict()),
-                          _snapshot(tensors), info, self.sample_grid())
+                          _snapshot(tensors), info, self.sample_grid(), _snapshot(self.D.state_dict()))
 
     def _publish(self) -> None:
         version = self.callbacks.publish(self._checkpoint())

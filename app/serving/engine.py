@@ -27,7 +27,7 @@ from typing import Callable
 from app.errors import Unavailable
 from app.metrics import record_inference
 from app.serving import frames
-from app.serving.job import Job
+from app.serving.job import FeatureJob, Job
 from app.settings import SECRET_SETTINGS, Settings, without_secrets
 from models.checkpoint import CheckpointError
 from models.registry import RegistryUnavailable, VersionNotFound
@@ -57,7 +57,7 @@ class _Pending:
 
     def __init__(self, version, job: Job, future: asyncio.Future):
         self.version, self.job, self.future, self.rows = version, job, future, job.rows
-        self.key = (id(version), job.labels_kind)
+        self.key = (id(version), job.op, job.batch_key)
 
     def settle(self, result, error: BaseException | None) -> None:
         if self.future.done():  # the client went away and the request was cancelled
@@ -174,8 +174,9 @@ class Engine:
 
     # requests, on the loop
 
-    async def render(self, version, job: Job) -> list[bytes]:
-        """`job`'s answer (`encoding.encode`), from a forward it may share with other requests for `version`."""
+    async def render(self, version, job: Job | FeatureJob) -> list[bytes]:
+        """`job`'s answer (a `Job`'s images as `encoding.encode` makes them; a `FeatureJob`'s features as one
+        float32 part), from a forward it may share with other requests for `version`."""
         pending = _Pending(version, job, self._loop.create_future())
         self._waiting.append(pending)
         self._send_waiting()
@@ -184,12 +185,15 @@ class Engine:
     def _send_waiting(self) -> None:
         """The next batch, when the process holds none: it forms from what came during the last forward."""
         if self._waiting and self._transport is not None and not self._forwarding:
-            group = take_batch(self._waiting, self.max_batch, self._waiting[0].version.batchable)
+            first = self._waiting[0]
+            # features are fp32 and need no byte-stable rows; images share a forward where the probes allowed it
+            shared = first.version.batchable or isinstance(first.job, FeatureJob)
+            group = take_batch(self._waiting, self.max_batch, shared)
             self._send_batch(group)
 
     def _send_batch(self, group: list[_Pending]) -> None:
         version = group[0].version
-        header = {"op": "render", "model": version.name, "version": version.version,
+        header = {"op": group[0].job.op, "model": version.name, "version": version.version,
                   "jobs": [p.job.header() for p in group]}
         payload = b"".join(array for p in group for array in p.job.arrays())
         images = sum(p.rows for p in group)

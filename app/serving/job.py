@@ -1,13 +1,15 @@
-"""One request's images, as the engine batches them and the runner draws them, and its form on the socket.
+"""One request's rows, as the engine batches them and the inference process runs them, and their form on the socket.
 
-A job names its rows by `seeds` (their latents are drawn where the forward runs, so the API makes no tensor for
-them) or by `latents`, with class indices or class vectors (a walk between classes) as labels, and says what its
-images become (`encoding.OUTPUTS`). Jobs of one version whose labels are of one kind share a forward.
+A `Job` (op `render`) names the images to draw by `seeds` (their latents are drawn where the forward runs, so the
+API makes no tensor for them) or by `latents`, with class indices or class vectors (a walk between classes) as
+labels, and says what its images become (`encoding.OUTPUTS`). A `FeatureJob` (op `features`) carries images for
+the discriminator's features. Jobs of one version, one op and one `batch_key` share a forward.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -17,6 +19,7 @@ from models.latents import seed_latents, truncate
 
 @dataclass(eq=False)
 class Job:
+    op: ClassVar[str] = "render"
     seeds: list[int] | None = None
     latents: np.ndarray | None = None  # (rows, latent_dim) float32
     labels: list[int] | np.ndarray | None = None  # one class index per row, or (rows, classes) float32 vectors
@@ -29,7 +32,7 @@ class Job:
         return len(self.seeds) if self.seeds is not None else len(self.latents)
 
     @property
-    def labels_kind(self) -> tuple | None:
+    def batch_key(self) -> tuple | None:
         """Rows share a forward only with rows whose labels are of the same kind."""
         if self.labels is None:
             return None
@@ -67,6 +70,43 @@ class Job:
         job = cls(seeds=header.get("seeds"), latents=latents, labels=labels, truncation=header.get("truncation", 1.0),
                   output=header.get("output", "png"), columns=header.get("columns"))
         return job, offset
+
+
+@dataclass(eq=False)
+class FeatureJob:
+    """Images for the discriminator: (rows, height, width, channels) uint8, one class index per row for a
+    conditional model. Answered with (rows, features) float32."""
+
+    op: ClassVar[str] = "features"
+    images: np.ndarray
+    labels: list[int] | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.images)
+
+    @property
+    def batch_key(self) -> tuple:
+        return ("labels",) if self.labels is not None else ()
+
+    def header(self) -> dict:
+        header: dict = {"images": list(self.images.shape)}
+        if self.labels is not None:
+            header["labels"] = self.labels
+        return header
+
+    def arrays(self) -> list[bytes]:
+        return [np.ascontiguousarray(self.images, dtype=np.uint8).tobytes()]
+
+    @classmethod
+    def from_wire(cls, header: dict, payload: memoryview, offset: int) -> tuple[FeatureJob, int]:
+        shape = header["images"]
+        end = offset + int(np.prod(shape))
+        images = np.frombuffer(payload[offset:end], dtype=np.uint8).reshape(shape).copy()
+        return cls(images=images, labels=header.get("labels")), end
+
+
+JOBS = {job.op: job for job in (Job, FeatureJob)}
 
 
 def batch_inputs(jobs: list[Job], latent_dim: int) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -7,7 +7,8 @@ user). It answers frames until the API closes the socket:
 - `check`: whether a version loads at all (one hidden by a newer one, which the API still reports on);
 - `render`: a batch of jobs of one version, answered with each job's encoded images. When the batch's encoding
   is more than a few small PNGs, the process first says the forward has ended, so that the next batch comes
-  while these are encoded on the encoder thread.
+  while these are encoded on the encoder thread;
+- `features`: a batch of images for one version's discriminator, answered with each job's features.
 Why a process: the API's event loop then never waits for Python's lock while a forward or an encoding runs.
 """
 
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from app.serving import frames
-from app.serving.job import Job
+from app.serving.job import JOBS, FeatureJob, Job
 from app.serving.runner import Runner, encode_jobs
 from app.settings import Settings
 from models.checkpoint import CheckpointError
@@ -59,7 +60,11 @@ def failure(request_id: int, error: Exception) -> bytes:
 
 
 def answer(request_id: int, jobs: list[Job], images: np.ndarray) -> bytes:
-    answers = encode_jobs(jobs, images)
+    return answer_parts(request_id, encode_jobs(jobs, images))
+
+
+def answer_parts(request_id: int, answers: list[list[bytes]]) -> bytes:
+    """Each job's parts, in job order: their lengths in the header, their bytes in the payload."""
     parts = [part for job_parts in answers for part in job_parts]
     return frames.encode({"id": request_id, "ok": True, "parts": [[len(p) for p in a] for a in answers]},
                          b"".join(parts))
@@ -95,12 +100,15 @@ class Server:
                 self._send(frames.encode({"id": request_id, "ok": True,
                                           **self.runner.load(header["model"], header["version"])}))
                 return
-            loaded = self.runner.get(header["model"], header["version"])
-            jobs, offset = [], 0
+            jobs, offset, kind = [], 0, JOBS[header["op"]]
             for job_header in header["jobs"]:
-                job, offset = Job.from_wire(job_header, payload, offset)
+                job, offset = kind.from_wire(job_header, payload, offset)
                 jobs.append(job)
-            images = self.runner.images(loaded, jobs)
+            if kind is FeatureJob:
+                features = self.runner.features(header["model"], header["version"], jobs)
+                self._send(answer_parts(request_id, [[rows.tobytes()] for rows in features]))
+                return
+            images = self.runner.images(self.runner.get(header["model"], header["version"]), jobs)
         except Exception as e:
             self._send(failure(request_id, e))
             return

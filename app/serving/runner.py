@@ -1,4 +1,5 @@
-"""Where forwards run: versions loaded from the registry and prepared once (an LRU), and jobs rendered.
+"""Where forwards run: versions loaded from the registry and prepared once (an LRU), jobs rendered, and the
+discriminators' features (their networks loaded on first use, in an LRU of their own).
 
 The inference process serves the API with a runner; `gan generate --local` and the tests use one in their own
 process, so every image comes from the same code.
@@ -14,9 +15,10 @@ import torch
 from cachetools import LRUCache
 
 from app.serving.encoding import encode
-from app.serving.job import Job, batch_inputs
+from app.serving.job import FeatureJob, Job, batch_inputs
 from app.serving.prepare import Prepared, prepare
-from models.checkpoint import load_generator
+from models import images as imaging
+from models.checkpoint import load_discriminator, load_generator
 from models.registry import Registry
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Runner:
                  precision_for: Callable[[str], str] = lambda model: "auto"):
         self.registry, self.device, self.precision_for = registry, device, precision_for
         self._loaded: LRUCache[tuple[str, str], Loaded] = LRUCache(maxsize=max(1, cache_size))
+        self._discriminators: LRUCache[tuple[str, str], torch.nn.Module] = LRUCache(maxsize=max(1, cache_size))
 
     def get(self, model: str, version: str) -> Loaded:
         """A concrete version, loaded and prepared on first use: CheckpointError for a broken one,
@@ -67,6 +70,22 @@ class Runner:
     def images(self, loaded: Loaded, jobs: list[Job]) -> np.ndarray:
         """Every job's rows, in one forward where the version allows it -> (rows, H, W, C) uint8."""
         return loaded.prepared.images(*batch_inputs(jobs, loaded.latent_dim))
+
+    def features(self, model: str, version: str, jobs: list[FeatureJob]) -> list[np.ndarray]:
+        """Each job's discriminator features, (rows, features) float32, from one forward."""
+        key = (model, version)
+        discriminator = self._discriminators.get(key)
+        if discriminator is None:
+            discriminator, _ = load_discriminator(self.registry.path(model, version), self.device)
+            self._discriminators[key] = discriminator
+        images = torch.from_numpy(np.concatenate([job.images for job in jobs]))
+        x = imaging.from_uint8(images).to(self.device)
+        labels = None
+        if jobs[0].labels is not None:
+            labels = torch.tensor([label for job in jobs for label in job.labels], dtype=torch.int64, device=self.device)
+        with torch.inference_mode():
+            rows = discriminator.features(x, labels).float().cpu().numpy()
+        return np.split(rows, np.cumsum([job.rows for job in jobs])[:-1])
 
     def render(self, model: str, version: str, jobs: list[Job]) -> list[list[bytes]]:
         """Each job's answer (`encoding.encode`), its images drawn together."""

@@ -7,7 +7,6 @@ import pytest
 import torch
 from PIL import Image
 
-from models import checkpoint
 from models.registry import Registry
 from models.spec import TrainSpec
 from tests.conftest import make_app
@@ -30,9 +29,7 @@ def scored_registry(tmp_path_factory) -> Path:
 
     def publish(c) -> str:
         metrics = scorer.score(c.metadata, c.generator_state)
-        return registry.publish("scored", lambda d: checkpoint.write_checkpoint(
-            d, {**c.metadata, "metrics": metrics}, c.generator_state, c.training_state, c.training_info,
-            c.samples_png))
+        return registry.publish("scored", lambda d: c.write(d, {**c.metadata, "metrics": metrics}))
 
     torch.set_num_threads(1)
     Trainer(spec, data, Callbacks(publish=publish), torch.device("cpu")).run()

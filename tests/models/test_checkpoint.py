@@ -34,7 +34,24 @@ def test_metadata_records_what_serving_and_users_need(version_dir):
     assert metadata["dataset"]["kind"] == "synthetic"
     assert metadata["training"]["steps"] == 2
     assert metadata["created_at"].endswith("Z")
-    assert set(metadata["files"]) == {checkpoint.WEIGHTS, checkpoint.TRAINING, checkpoint.SAMPLES}
+    assert set(metadata["files"]) == {checkpoint.WEIGHTS, checkpoint.TRAINING, checkpoint.SAMPLES,
+                                      checkpoint.DISCRIMINATOR}
+
+
+def test_the_trained_discriminator_is_kept_and_checked_like_the_generator(version_dir, tmp_path):
+    discriminator, metadata = checkpoint.load_discriminator(version_dir)
+    tensors, _ = checkpoint.load_training_state(version_dir)
+    for key, value in discriminator.state_dict().items():  # the same weights the job trained
+        assert torch.equal(value, tensors[f"d.{key}"]), key
+    broken = tmp_path / "v"
+    broken.mkdir()
+    for f in version_dir.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    data = bytearray((broken / checkpoint.DISCRIMINATOR).read_bytes())
+    data[-1] ^= 0xFF
+    (broken / checkpoint.DISCRIMINATOR).write_bytes(bytes(data))
+    with pytest.raises(checkpoint.CheckpointError, match="sha256"):
+        checkpoint.load_discriminator(broken)
 
 
 def test_weights_that_do_not_match_their_hash_are_refused(version_dir, tmp_path):

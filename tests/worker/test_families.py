@@ -68,8 +68,7 @@ def test_a_few_steps_change_both_networks_keep_losses_finite_and_publish_a_serva
     assert all(math.isfinite(v) for r in records for v in r.values())
 
     c = published[-1]
-    checkpoint.write_checkpoint(tmp_path, c.metadata, c.generator_state, c.training_state, c.training_info,
-                                c.samples_png)
+    c.write(tmp_path, c.metadata)
     generator, metadata = checkpoint.load_generator(tmp_path)
     labels = torch.tensor([0, 3]) if ARCHITECTURES[architecture].conditional else None
     out = generator(torch.randn(2, spec.latent_dim), labels)
