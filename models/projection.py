@@ -53,12 +53,12 @@ def project(generator: nn.Module, target: torch.Tensor, latent_dim: int, label: 
     for step in range(steps):
         image = generator(z, labels)
         pixels = (image - target).pow(2).mean()
-        loss, record = pixels, {"pixels": float(pixels)}
+        loss, record = pixels, {"pixels": pixels.item()}
         if target_features is not None:
             features = (discriminator.features(image, labels) - target_features).pow(2).mean() / scale
             loss = loss + feature_weight * features
-            record["features"] = float(features)
-        record["total"] = float(loss)
+            record["features"] = features.item()
+        record["total"] = loss.item()
         result.losses.append(record)
         if record["total"] < best:
             best, result.latent = record["total"], z.detach()[0].clone()
