@@ -116,7 +116,7 @@ def layer_maps(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor | Non
         raise UnknownLayer(f"unknown layer {layer!r}; this model's layers: {', '.join(names)}")
     found = activations(generator, z, labels)
     maps = found[layer]  # (C, H, W)
-    return tiles(maps[:, :, :, None].numpy()), {name: tuple(a.shape) for name, a in found.items()}
+    return tiles(maps[:, :, :, None].cpu().numpy()), {name: tuple(a.shape) for name, a in found.items()}
 
 
 def generator_filters(generator: nn.Module) -> torch.Tensor:
@@ -156,9 +156,9 @@ def filter_panels(generator: nn.Module, discriminator: nn.Module | None) -> tupl
     """The generator's filters and, when given, the discriminator's, side by side (generator left) as one
     (H, W, image channels) uint8 picture; each filter normalised over all its channels together, so colour
     filters keep their hue."""
-    pictures = [tiles(generator_filters(generator).detach().float().permute(0, 2, 3, 1).numpy())]
-    if discriminator is not None:
-        pictures.append(tiles(discriminator_filters(discriminator).detach().float().permute(0, 2, 3, 1).numpy()))
+    weights = [generator_filters(generator)] + ([] if discriminator is None else [discriminator_filters(discriminator)])
+    # (filters, C, kh, kw) -> (filters, kh, kw, C)
+    pictures = [tiles(w.detach().float().cpu().permute(0, 2, 3, 1).numpy()) for w in weights]
     height = max(p.image.shape[0] for p in pictures)
     columns = []
     for i, picture in enumerate(pictures):
