@@ -20,7 +20,7 @@ from models.images import grid
 
 MAX_TILES = 64
 TILE_SIDE = 48
-PANEL_GAP = 8  # dark columns between the generator's filters and the discriminator's
+PANEL_GAP = 8  # grey columns between the generator's filters and the discriminator's: the gutters are black
 IMAGE = "image"  # every generator's last stage: its output, one map per image channel
 
 
@@ -163,7 +163,7 @@ def filter_panels(generator: nn.Module, discriminator: nn.Module | None) -> tupl
     columns = []
     for i, picture in enumerate(pictures):
         if i:
-            columns.append(np.zeros((height, PANEL_GAP, picture.image.shape[2]), dtype=np.uint8))
+            columns.append(np.full((height, PANEL_GAP, picture.image.shape[2]), 128, dtype=np.uint8))
         columns.append(np.pad(picture.image, ((0, height - picture.image.shape[0]), (0, 0), (0, 0))))
     return np.concatenate(columns, axis=1), pictures
 
