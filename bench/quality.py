@@ -34,6 +34,7 @@ import torch
 from redis import Redis
 from rq import Queue
 from rq.job import Job
+from safetensors.torch import save_file
 
 from models import checkpoint
 from models.evaluation import FULL_N, evaluate, fashion_mnist_reference
@@ -213,9 +214,21 @@ def quality_block(point: dict) -> dict:
     return {"protocol": f"shipped extractor, N = {FULL_N:,}", **{k: point.get(k) for k in QUALITY_KEYS}}
 
 
+def discriminator_state(source: Path, metadata: dict) -> dict[str, torch.Tensor] | None:
+    """The job's trained discriminator: its own file, or the D half of the resume state of a version published
+    before versions kept it."""
+    if checkpoint.has_discriminator(metadata):
+        return None  # copied with the other files
+    if checkpoint.TRAINING not in metadata["files"]:
+        return None
+    tensors, _ = checkpoint.load_training_state(source)
+    return {k.removeprefix("d."): v for k, v in tensors.items() if k.startswith("d.")}
+
+
 def ship(family: str, run: dict, registry: Registry, into: Path, reference) -> None:
     """The job's final version, without its resume state, as models/shipped/fashion-<family>/000001, unless
-    the model shipped there now scores at least as well (then its metadata gets its quality as scored now)."""
+    the model shipped there now scores at least as well and keeps its discriminator (then its metadata gets
+    its quality as scored now)."""
     point = run["curve"][-1]
     target = into / f"fashion-{family}"
     shipped = sorted(p for p in target.iterdir() if p.is_dir()) if target.is_dir() else []
@@ -223,13 +236,14 @@ def ship(family: str, run: dict, registry: Registry, into: Path, reference) -> N
         generator, metadata = checkpoint.load_generator(shipped[-1])
         classes = len(metadata["classes"]) if metadata.get("classes") else 0
         current = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N)
-        if current["fd"] <= point["fd"]:
+        if current["fd"] <= point["fd"] and checkpoint.has_discriminator(metadata):
             metadata["quality"] = quality_block(current)
             (shipped[-1] / checkpoint.METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True))
             print(f"kept {target.name} {shipped[-1].name}: FD {current['fd']:.2f} <= {point['fd']:.2f}", flush=True)
             return
     source = registry.path(f"fashion-{family}", point["version"])
     metadata = checkpoint.read_metadata(source)
+    discriminator = discriminator_state(source, metadata)
     metadata["files"].pop(checkpoint.TRAINING, None)
     metadata["quality"] = {**quality_block(point), "minutes": point["minutes"]}
     metadata["shipped_from"] = {"job": run["job"], "spec": run["spec"], "version": point["version"]}
@@ -238,10 +252,14 @@ def ship(family: str, run: dict, registry: Registry, into: Path, reference) -> N
     def build(directory: Path) -> None:
         for name in metadata["files"]:
             shutil.copyfile(source / name, directory / name)
+        if discriminator is not None:
+            save_file(discriminator, str(directory / checkpoint.DISCRIMINATOR))
+            metadata["files"][checkpoint.DISCRIMINATOR] = checkpoint.sha256_file(directory / checkpoint.DISCRIMINATOR)
         (directory / checkpoint.METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True))
 
     version = Registry(into).publish(f"fashion-{family}", build)
     checkpoint.load_generator(into / f"fashion-{family}" / version)  # hashes and shapes verified
+    checkpoint.load_discriminator(into / f"fashion-{family}" / version)
     print(f"shipped fashion-{family} {version} (step {point['step']}, FD {point['fd']:.2f})", flush=True)
 
 
