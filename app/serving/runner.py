@@ -24,6 +24,8 @@ from models.checkpoint import has_discriminator, load_discriminator, load_genera
 from models.latents import seed_latents
 from models.registry import Registry
 
+NETWORKS = {"generator": load_generator, "discriminator": load_discriminator}  # a version's fp32 modules by role
+
 
 @dataclass(frozen=True)
 class Loaded:
@@ -82,8 +84,7 @@ class Runner:
         key = (model, version, role)
         found = self._networks.get(key)
         if found is None:
-            load = load_generator if role == "generator" else load_discriminator
-            found = self._networks[key] = load(self.registry.path(model, version), self.device)
+            found = self._networks[key] = NETWORKS[role](self.registry.path(model, version), self.device)
         return found
 
     def features(self, model: str, version: str, jobs: list[FeatureJob]) -> list[np.ndarray]:
