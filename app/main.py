@@ -19,7 +19,8 @@ from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
 from app.responses import PROVENANCE_HEADERS
-from app.routes import events, features, generate, health, metrics, models, playground, quality, train, walks, watch
+from app.routes import (events, features, generate, health, inside, metrics, models, playground, quality, train,
+                        walks, watch)
 from app.serving.catalog import Catalog
 from app.serving.engine import Engine
 from app.settings import Settings, get_settings
@@ -83,8 +84,8 @@ def create_app(settings: Settings | None = None, inference_in_process: bool = Fa
     app.add_middleware(BodyLimitMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=[*PROVENANCE_HEADERS, "ETag", "X-Request-ID",
-                                                                "Retry-After"])
+                           allow_headers=["*"], expose_headers=[*PROVENANCE_HEADERS, *inside.INSIDE_HEADERS, "ETag",
+                                                                "X-Request-ID", "Retry-After"])
     app.state.settings = settings
     app.state.inference_in_process = inference_in_process
     app.state.metrics = Metrics(app.state)
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None, inference_in_process: bool = Fa
     errors.install(app)
     security.install(app, settings)
     # the generation routes first: the router tries routes in order, and they take most of the traffic
-    for module in (generate, walks, features):
+    for module in (generate, walks, features, inside):
         app.include_router(module.router, dependencies=security.generation_guards(settings))
     for module in (health, models, quality, train, watch, events, metrics, playground):
         app.include_router(module.router)

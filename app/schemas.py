@@ -121,6 +121,17 @@ class InterpolateRequest(Strict):
     format: Literal["png", "gif", "webp", "json"] = "png"
 
 
+class VisualizeRequest(Endpoint):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"model": "fashion-cdcgan", "seed": 7, "label": "Sneaker", "layer": "up1", "format": "json"}]})
+
+    model: ModelName
+    version: Version = "latest"
+    layer: str | None = Field(None, max_length=64, description="a name from the answer's `layers`; default the "
+                                                               "first")
+    format: Literal["png", "json"] = "png"
+
+
 class Term(Strict):
     weight: Annotated[float, Field(ge=-100, le=100)] = 1.0
     seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_GROUP)] | None = None
@@ -161,6 +172,22 @@ class ImagesOut(BaseModel):
     model: str
     version: str
     images: list[ImageOut]
+
+
+class LayerOut(BaseModel):
+    name: str
+    shape: list[int] = Field(description="[channels, height, width] of its activations")
+
+
+class VisualizeOut(BaseModel):
+    model: str
+    version: str
+    layer: str
+    layers: list[LayerOut] = Field(description="every layer the generator offers, in forward order")
+    channels: int = Field(description="the layer's channels")
+    shown: int = Field(description="the first `shown` channels are drawn, row by row")
+    scale: int = Field(description="each map enlarged this many times (nearest neighbour)")
+    png_base64: str
 
 
 class ImageShape(BaseModel):

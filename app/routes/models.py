@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from app import management
 from app.deps import CatalogDep, WriterDep
 from app.errors import NotFound
-from app.responses import provenance_headers
+from app.responses import IMMUTABLE, provenance_headers, to_pinned
 from app.schemas import AliasIn, ModelsOut, ModelSummary
 from app.serving.catalog import Catalog
 from models.architectures import get_architecture
@@ -77,9 +77,8 @@ def unpin_latest(name: str, catalog: CatalogDep, by: WriterDep) -> dict[str, Any
 def version_samples(name: str, version: str, catalog: CatalogDep, request: Request) -> Response:
     try:
         pinned = catalog.registry.resolve(name, version)
-        if pinned != version:  # a moving name (or another spelling) redirects, so the immutable answer stays true
-            return RedirectResponse(str(request.url).replace(f"/versions/{version}/", f"/versions/{pinned}/"),
-                                    status_code=307, headers={"Cache-Control": "no-cache"})
+        if pinned != version:
+            return to_pinned(request, version, pinned)
         path = catalog.registry.path(name, version) / SAMPLES
     except (InvalidName, VersionNotFound) as e:
         raise NotFound(str(e)) from None
@@ -91,4 +90,4 @@ def version_samples(name: str, version: str, catalog: CatalogDep, request: Reque
         raise NotFound(f"version {version} of {name!r} is invalid: {e}") from None
     provenance = Provenance(name, version, sha)  # the grid of the job's fixed latents: no seeds to name
     return Response(provenance.stamp(path.read_bytes()), media_type="image/png",
-                    headers={"Cache-Control": "public, max-age=31536000, immutable", **provenance_headers(provenance)})
+                    headers={**IMMUTABLE, **provenance_headers(provenance)})

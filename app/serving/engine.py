@@ -4,7 +4,9 @@ Whenever the process holds no batch whose forward is still running, the loop sen
 every waiting job that can share its forward (same version, labels of the same kind), up to `max_batch` images;
 jobs for other versions keep their place in line. Requests that come while a forward runs form the next batch,
 so batches grow with the load and a lone request goes at once, with no timer. The process answers each job with
-its encoded images (`process.py`), and loads the versions the catalog asks for.
+its encoded images (`process.py`), and loads the versions the catalog asks for. A look inside a version's
+networks (`look`) is a one-off request: it shares no forward, so it goes at once and the process answers it
+between two batches.
 
 If the process dies, the batches it held fail with a 503 and another starts. Tests run the same server loop on
 a thread of their own process instead (`in_process=True`): the same code, without a second of torch's import
@@ -24,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from app.errors import Unavailable
+from app.errors import InvalidRequest, Unavailable
 from app.metrics import record_inference
 from app.serving import frames
 from app.serving.job import FeatureJob, Job
@@ -182,6 +184,12 @@ class Engine:
         self._send_waiting()
         return await pending.future
 
+    async def look(self, op: str, version, request: dict | None = None) -> tuple[dict, bytes]:
+        """A look inside `version`'s networks (op `filters` or `activations`, with the runner's arguments in
+        `request`) -> the process's facts about it and its PNG. InvalidRequest for a layer the generator lacks."""
+        header = {**(request or {}), "op": op, "model": version.name, "version": version.version}
+        return await self._request(header, _render_error)
+
     def _send_waiting(self) -> None:
         """The next batch, when the process holds none: it forms from what came during the last forward."""
         if self._waiting and self._transport is not None and not self._forwarding:
@@ -242,18 +250,21 @@ class Engine:
             raise RuntimeError("the engine is not started")
         if threading.get_ident() == self._loop_thread:
             raise RuntimeError("a load waits for the event loop: call it from another thread")
-        return asyncio.run_coroutine_threadsafe(self._request(header), self._loop).result(LOAD_TIMEOUT_S)
+        reply, _ = asyncio.run_coroutine_threadsafe(self._request(header, _load_error), self._loop).result(
+            LOAD_TIMEOUT_S)
+        return reply
 
-    async def _request(self, header: dict) -> dict:
+    async def _request(self, header: dict, error: Callable[[dict], Exception]) -> tuple[dict, bytes]:
+        """One request outside the batches: its reply's header and payload, or `error(reply)` raised."""
         future = self._loop.create_future()
 
         def settle(reply: dict, payload: memoryview) -> None:
             if future.done():
                 return
             if reply["ok"]:
-                future.set_result(reply)
+                future.set_result((reply, bytes(payload)))
             else:
-                future.set_exception(_load_error(reply))
+                future.set_exception(error(reply))
 
         self._send(self._new_id(), header, b"", settle)
         return await future
@@ -315,6 +326,8 @@ def _load_error(reply: dict) -> Exception:
 
 def _render_error(reply: dict) -> Exception:
     kind = reply["kind"]
+    if kind == "refused":
+        return InvalidRequest(reply["field"], reply["error"])
     if kind == "died":
         return InferenceProcessDied("the inference process ended while rendering this request; try again")
     if kind in ("invalid", "missing", "unreadable"):  # e.g. deleted from the registry since it was loaded

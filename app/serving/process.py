@@ -8,7 +8,8 @@ user). It answers frames until the API closes the socket:
 - `render`: a batch of jobs of one version, answered with each job's encoded images. When the batch's encoding
   is more than a few small PNGs, the process first says the forward has ended, so that the next batch comes
   while these are encoded on the encoder thread;
-- `features`: a batch of images for one version's discriminator, answered with each job's features.
+- `features`: a batch of images for one version's discriminator, answered with each job's features;
+- `filters` and `activations`: one look inside a version's networks, answered with its facts and a PNG.
 Why a process: the API's event loop then never waits for Python's lock while a forward or an encoding runs.
 """
 
@@ -31,6 +32,8 @@ from app.serving.runner import Runner, encode_jobs
 from app.settings import Settings
 from models.checkpoint import CheckpointError
 from models.devices import resolve_device
+from models.images import encode_png
+from models.inspection import UnknownLayer
 from models.logs import configure_logging
 from models.names import InvalidName
 from models.processes import die_with_parent
@@ -47,6 +50,8 @@ SWITCH_INTERVAL_S = 0.0001
 
 def failure(request_id: int, error: Exception) -> bytes:
     """The answer to a request that failed: what kind of failure, for the API to map to its status."""
+    if isinstance(error, UnknownLayer):  # the client's mistake: the API answers 422 naming the field
+        return frames.encode({"id": request_id, "ok": False, "kind": "refused", "field": "layer", "error": str(error)})
     if isinstance(error, CheckpointError):
         kind = "invalid"
     elif isinstance(error, (VersionNotFound, InvalidName)):
@@ -68,6 +73,14 @@ def answer_parts(request_id: int, answers: list[list[bytes]]) -> bytes:
     parts = [part for job_parts in answers for part in job_parts]
     return frames.encode({"id": request_id, "ok": True, "parts": [[len(p) for p in a] for a in answers]},
                          b"".join(parts))
+
+
+# one-off looks inside a version's networks: (runner, request header) -> (picture, facts)
+LOOKS = {
+    "filters": lambda runner, h: runner.filters(h["model"], h["version"]),
+    "activations": lambda runner, h: runner.activations(h["model"], h["version"], h.get("layer"), h.get("seed"),
+                                                        h.get("latent"), h.get("label")),
+}
 
 
 class Server:
@@ -99,6 +112,10 @@ class Server:
             if header["op"] == "load":
                 self._send(frames.encode({"id": request_id, "ok": True,
                                           **self.runner.load(header["model"], header["version"])}))
+                return
+            if header["op"] in LOOKS:
+                image, facts = LOOKS[header["op"]](self.runner, header)
+                self._send(frames.encode({"id": request_id, "ok": True, **facts}, encode_png(image)))
                 return
             jobs, offset, kind = [], 0, JOBS[header["op"]]
             for job_header in header["jobs"]:

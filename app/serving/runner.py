@@ -1,5 +1,6 @@
-"""Where forwards run: versions loaded from the registry and prepared once (an LRU), jobs rendered, and the
-discriminators' features (their networks loaded on first use, in an LRU of their own).
+"""Where forwards run: versions loaded from the registry and prepared once (an LRU), jobs rendered, the
+discriminators' features, and looks inside the networks (filters, one layer's activations). The last two need
+the fp32 modules, which the prepared forward does not keep: they are loaded on first use, in an LRU of their own.
 
 The inference process serves the API with a runner; `gan generate --local` and the tests use one in their own
 process, so every image comes from the same code.
@@ -18,8 +19,13 @@ from app.serving.encoding import encode
 from app.serving.job import FeatureJob, Job, batch_inputs
 from app.serving.prepare import Prepared, prepare
 from models import images as imaging
-from models.checkpoint import load_discriminator, load_generator
+from models import inspection
+from models.checkpoint import has_discriminator, load_discriminator, load_generator
+from models.latents import seed_latents
 from models.registry import Registry
+
+NETWORKS = {"generator": load_generator, "discriminator": load_discriminator}  # a version's fp32 modules by role
+
 
 @dataclass(frozen=True)
 class Loaded:
@@ -44,7 +50,9 @@ class Runner:
                  precision_for: Callable[[str], str] = lambda model: "auto"):
         self.registry, self.device, self.precision_for = registry, device, precision_for
         self._loaded: LRUCache[tuple[str, str], Loaded] = LRUCache(maxsize=max(1, cache_size))
-        self._discriminators: LRUCache[tuple[str, str], torch.nn.Module] = LRUCache(maxsize=max(1, cache_size))
+        # fp32 networks by (model, version, "generator" or "discriminator"), with the version's metadata
+        self._networks: LRUCache[tuple[str, str, str], tuple[torch.nn.Module, dict]] = LRUCache(
+            maxsize=2 * max(1, cache_size))
 
     def get(self, model: str, version: str) -> Loaded:
         """A concrete version, loaded and prepared on first use: CheckpointError for a broken one,
@@ -71,13 +79,17 @@ class Runner:
         """Every job's rows, in one forward where the version allows it -> (rows, H, W, C) uint8."""
         return loaded.prepared.images(*batch_inputs(jobs, loaded.latent_dim))
 
+    def network(self, model: str, version: str, role: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """The version's fp32 generator or discriminator (`role`) and its metadata, loaded on first use."""
+        key = (model, version, role)
+        found = self._networks.get(key)
+        if found is None:
+            found = self._networks[key] = NETWORKS[role](self.registry.path(model, version), self.device)
+        return found
+
     def features(self, model: str, version: str, jobs: list[FeatureJob]) -> list[np.ndarray]:
         """Each job's discriminator features, (rows, features) float32, from one forward."""
-        key = (model, version)
-        discriminator = self._discriminators.get(key)
-        if discriminator is None:
-            discriminator, _ = load_discriminator(self.registry.path(model, version), self.device)
-            self._discriminators[key] = discriminator
+        discriminator, _ = self.network(model, version, "discriminator")
         images = torch.from_numpy(np.concatenate([job.images for job in jobs]))
         x = imaging.from_uint8(images).to(self.device)
         labels = None
@@ -86,6 +98,30 @@ class Runner:
         with torch.inference_mode():
             rows = discriminator.features(x, labels).float().cpu().numpy()
         return np.split(rows, np.cumsum([job.rows for job in jobs])[:-1])
+
+    def filters(self, model: str, version: str) -> tuple[np.ndarray, dict[str, Any]]:
+        """The filters nearest the image (`inspection.filter_panels`) and what the picture shows; the
+        generator's alone when the version keeps no discriminator."""
+        generator, metadata = self.network(model, version, "generator")
+        discriminator = self.network(model, version, "discriminator")[0] if has_discriminator(metadata) else None
+        image, pictures = inspection.filter_panels(generator, discriminator)
+        panels = {role: {"shown": p.shown, "total": p.total, "scale": p.scale}
+                  for role, p in zip(("generator", "discriminator"), pictures)}
+        return image, {"panels": panels}
+
+    def activations(self, model: str, version: str, layer: str | None, seed: int | None,
+                    latent: list[float] | None, label: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """One layer's maps for one latent (`inspection.layer_maps`; the first layer when None) and every layer's
+        (C, H, W). UnknownLayer for a name the generator lacks."""
+        generator, metadata = self.network(model, version, "generator")
+        latent_dim = int(metadata["latent_dim"])
+        z = seed_latents([seed], latent_dim) if latent is None else torch.tensor([latent], dtype=torch.float32)
+        labels = None if label is None else torch.tensor([label], dtype=torch.int64, device=self.device)
+        layer = layer or inspection.layer_names(generator)[0]
+        picture, shapes = inspection.layer_maps(generator, z.to(self.device), labels, layer)
+        layers = [{"name": name, "shape": list(shape)} for name, shape in shapes.items()]
+        return picture.image, {"layer": layer, "layers": layers, "shown": picture.shown, "channels": picture.total,
+                               "scale": picture.scale}
 
     def render(self, model: str, version: str, jobs: list[Job]) -> list[list[bytes]]:
         """Each job's answer (`encoding.encode`), its images drawn together."""

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = {models: [], pinned: [], job: null, history: [], walkTimer: null, blobs: []};
+const state = {models: [], pinned: [], job: null, history: [], walkTimer: null, blobs: [], insideAsked: 0};
 
 // ---- HTTP and errors -------------------------------------------------------------------------------
 
@@ -369,12 +369,58 @@ function renderCompare() {
   }));
 }
 
+// ---- inside the network ---------------------------------------------------------------------------
+
+function showFilters() {
+  const model = current();
+  if (!model) return;
+  const img = $("#inside-filters");
+  img.onload = () => (img.hidden = false);
+  img.onerror = () => (img.hidden = true);
+  img.src = `/models/${encodeURIComponent(model.name)}/versions/${version()}/filters.png`;
+  $("#inside-label-box").hidden = !model.conditional;
+  if (model.conditional) {
+    fillSelect($("#inside-label"), model.classes.map((c) => [c, c]), $("#inside-label").value || $("#label").value);
+  }
+}
+
+// the layer list comes with every answer: after a change of model, the first answer fills the picker
+async function showActivations(withCurl = true) {
+  const model = current();
+  if (!model) return;
+  const body = {model: model.name, version: version(), seed: Math.max(0, Number($("#inside-seed").value) || 0)};
+  if (model.conditional) body.label = $("#inside-label").value;
+  if ($("#inside-layer").value) body.layer = $("#inside-layer").value;
+  const asked = ++state.insideAsked;
+  const answer = await (await postJSON("/visualize", {...body, format: "json"})).json();
+  if (asked !== state.insideAsked) return;  // a later request, for another layer or model, answers instead
+  fillSelect($("#inside-layer"), answer.layers.map((l) => [l.name, `${l.name} (${l.shape.join("\u00d7")})`]),
+             answer.layer);
+  const maps = $("#inside-maps");
+  Object.assign(maps, {src: `data:image/png;base64,${answer.png_base64}`, hidden: false});
+  maps.dataset.layer = answer.layer;
+  $("#inside-info").textContent = `${answer.layer}: the first ${answer.shown} of ${answer.channels} channels, `
+    + `row by row, each map enlarged ${answer.scale}\u00d7`;
+  if (withCurl) showCurl("POST", "/visualize", {...body, layer: answer.layer}, "activations.png");
+}
+
+function refreshInside() {
+  $("#inside-layer").replaceChildren();  // another model has other layers
+  showFilters();
+  return showActivations(false);
+}
+
 // ---- wiring ----------------------------------------------------------------------------------------
 
 function wire() {
   const refresh = () => guarded(async () => { renderGrid(); renderPinned(); });
-  $("#model").addEventListener("change", () => { state.pinned = []; fillVersions("latest"); refresh(); });
-  $("#version").addEventListener("change", refresh);
+  $("#model").addEventListener("change", () => {
+    state.pinned = [];
+    fillVersions("latest");
+    refresh();
+    guarded(refreshInside);
+  });
+  $("#version").addEventListener("change", () => { refresh(); guarded(refreshInside); });
   $("#label").addEventListener("change", () => {
     document.querySelectorAll(".term-label select").forEach((select) => { select.value = $("#label").value; });
     refresh();
@@ -390,6 +436,9 @@ function wire() {
   });
   $("#compare").addEventListener("click", () => guarded(async () => { fillCompareClasses(); renderCompare(); }));
   $("#compare-label").addEventListener("change", () => guarded(async () => renderCompare()));
+  $("#inside-show").addEventListener("click", () => guarded(showActivations));
+  $("#inside-layer").addEventListener("change", () => guarded(showActivations));
+  $("#inside-label").addEventListener("change", () => guarded(showActivations));
   $("#walk").addEventListener("click", () => guarded(walk));
   $("#arith").addEventListener("click", () => guarded(arithmetic));
   $("#train-form").addEventListener("submit", (event) => guarded(() => train(event)));
@@ -405,6 +454,7 @@ window.addEventListener("DOMContentLoaded", () => guarded(async () => {
     renderPinned();
     fillCompareClasses();
     renderCompare();
+    await refreshInside();
   } finally {
     document.body.dataset.ready = "true";
   }

@@ -142,3 +142,38 @@ def test_compare_renders_the_same_seeds_through_every_model_in_the_picked_class(
     assert "label=bar-6" in conditional.get_attribute("src") and "label=" not in unconditional.get_attribute("src")
     assert len(tiles) == 8 * len(names)
     browser.save_screenshot(str(ARTIFACTS / "06-compare.png"))
+
+
+def test_inside_the_network_shows_the_filters_and_the_maps_of_a_chosen_layer_seed_and_class(browser, stack, tmp_path):
+    open_playground(browser, stack)
+    [filters] = wait_for_images(browser, "#inside-filters")
+    assert "/models/bars-cond/versions/" in filters.get_attribute("src")
+    assert filters.get_attribute("naturalWidth") != "0"
+    layer = Select(browser.find_element(By.ID, "inside-layer"))
+    WebDriverWait(browser, 30).until(lambda d: layer.options)
+    assert [o.get_attribute("value") for o in layer.options] == ["project", "up1", "up2", "image"]
+    assert browser.find_element(By.ID, "inside-label-box").is_displayed()
+
+    browser.find_element(By.ID, "inside-seed").clear()
+    browser.find_element(By.ID, "inside-seed").send_keys("4")
+    Select(browser.find_element(By.ID, "inside-label")).select_by_value("bar-6")
+    layer.select_by_value("up2")
+    browser.find_element(By.ID, "inside-show").click()
+    maps = browser.find_element(By.ID, "inside-maps")
+    WebDriverWait(browser, 30).until(lambda d: maps.get_attribute("data-layer") == "up2")
+    wait_for_images(browser, "#inside-maps")
+    assert "up2: the first" in browser.find_element(By.ID, "inside-info").text
+    curl = browser.find_element(By.ID, "curl").text
+    assert curl.startswith(f"curl -s -X POST {stack}/visualize")
+    assert '"seed":4' in curl and '"label":"bar-6"' in curl and '"layer":"up2"' in curl
+    subprocess.run(["bash", "-c", curl], cwd=tmp_path, check=True, timeout=30)  # the command on screen works
+    assert (tmp_path / "activations.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    browser.save_screenshot(str(ARTIFACTS / "07-inside.png"))
+
+    # another model offers its own layers, and no class
+    Select(browser.find_element(By.ID, "model")).select_by_value("bars")
+    WebDriverWait(browser, 30).until(lambda d: [o.get_attribute("value") for o in layer.options]
+                                     == ["project", "up1", "image"])
+    assert not browser.find_element(By.ID, "inside-label-box").is_displayed()
+    WebDriverWait(browser, 30).until(lambda d: "/models/bars/versions/" in filters.get_attribute("src"))
+    assert browser.find_element(By.ID, "error").text == ""
