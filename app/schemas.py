@@ -304,3 +304,33 @@ class FeaturesOut(BaseModel):
     version: str
     shape: list[int] = Field(description="[images, features]")
     features: list[list[float]]
+
+
+MAX_PROJECTION_STEPS = 1_000  # Adam steps on z; ~200 settle on Fashion-MNIST-sized models (docs/quality.md)
+MAX_PROJECTION_SECONDS = 30.0  # of the inference process's time, on a thread beside the image batches
+
+
+class ProjectRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"model": "fashion-cdcgan", "image": "iVBORw0KGgo...", "label": "Sneaker", "steps": 200}]})
+
+    model: ModelName
+    version: Version = "latest"
+    image: Annotated[str, Field(max_length=200_000, description="a base64 PNG of the model's size and channels "
+                                                                "(multipart: the file field `image`)")]
+    label: Label | None = Field(None, description="conditional models: the class to project under")
+    steps: Annotated[int, Field(ge=1, le=MAX_PROJECTION_STEPS)] = 200
+    seconds: Annotated[float, Field(gt=0, le=MAX_PROJECTION_SECONDS)] = 10.0
+
+
+class ProjectOut(BaseModel):
+    model: str
+    version: str
+    label: str | None
+    latent: list[float] = Field(description="send it to /generate, /interpolate or /arithmetic as a latent")
+    reconstruction_png_base64: str
+    mse: float = Field(description="mean squared error of the reconstruction, pixels in [0, 1]")
+    loss: str = Field(description="what the search minimised")
+    steps: int
+    seconds: float
+    losses: list[dict[str, float]] = Field(description="the loss at every step: total, pixels, features")

@@ -12,7 +12,7 @@ from app.errors import NotFound
 from app.responses import IMMUTABLE, provenance_headers, to_pinned
 from app.schemas import VisualizeOut, VisualizeRequest
 from app.serving.encoding import base64_pngs
-from app.serving.inputs import checked_latents, label_indices
+from app.serving.inputs import checked_latents, one_label
 from models.names import InvalidName
 from models.provenance import Provenance
 from models.registry import VersionNotFound
@@ -52,7 +52,8 @@ async def filters(name: str, version: str, request: Request) -> Response:
 async def visualize(body: VisualizeRequest, request: Request) -> Response:
     state = serving(request)
     version = await state.catalog.find(body.model, body.version)
-    labels = label_indices(None if body.label is None else [body.label], 1, version, "label")
+    label = one_label(body.label, version)
+    labels = None if label is None else [label]
     latent = None if body.latent is None else checked_latents([body.latent], version, "latent")[0].tolist()
     facts, png = await state.engine.look("activations", version, {
         "layer": body.layer, "seed": body.seed, "latent": latent, "label": None if labels is None else labels[0]})

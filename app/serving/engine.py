@@ -26,6 +26,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from app.errors import InvalidRequest, Unavailable
 from app.metrics import record_inference
 from app.serving import frames
@@ -190,6 +192,14 @@ class Engine:
         header = {**(request or {}), "op": op, "model": version.name, "version": version.version}
         return await self._request(header, _render_error)
 
+    async def project(self, version, image: np.ndarray, label: int | None, steps: int,
+                      seconds: float) -> tuple[dict, bytes]:
+        """`image` ((H, W, C) uint8) projected into `version`'s latent space by the inference process, beside
+        the image batches -> the latent, the losses and the like, and the reconstruction's PNG."""
+        header = {"op": "project", "model": version.name, "version": version.version, "shape": list(image.shape),
+                  "label": label, "steps": steps, "seconds": seconds}
+        return await self._request(header, _render_error, np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+
     def _send_waiting(self) -> None:
         """The next batch, when the process holds none: it forms from what came during the last forward."""
         if self._waiting and self._transport is not None and not self._forwarding:
@@ -254,7 +264,8 @@ class Engine:
             LOAD_TIMEOUT_S)
         return reply
 
-    async def _request(self, header: dict, error: Callable[[dict], Exception]) -> tuple[dict, bytes]:
+    async def _request(self, header: dict, error: Callable[[dict], Exception],
+                       payload: bytes = b"") -> tuple[dict, bytes]:
         """One request outside the batches: its reply's header and payload, or `error(reply)` raised."""
         future = self._loop.create_future()
 
@@ -266,7 +277,7 @@ class Engine:
             else:
                 future.set_exception(error(reply))
 
-        self._send(self._new_id(), header, b"", settle)
+        self._send(self._new_id(), header, payload, settle)
         return await future
 
     # the socket

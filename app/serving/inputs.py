@@ -76,6 +76,16 @@ def label_indices(labels: list[int | str] | None, count: int, version, field: st
     return indices * count if len(indices) == 1 else indices
 
 
+def one_label(label: int | str | None, version, field: str = "label") -> int | None:
+    """The class index of a request's single `label`: required for conditional models, refused otherwise."""
+    if label is None:
+        label_indices(None, 1, version, field)  # refuses a conditional model's missing label
+        return None
+    if not version.classes:
+        raise InvalidRequest(field, f"model {version.name!r} is unconditional: leave out the label")
+    return label_index(label, version, field)
+
+
 def seed_label(label: str | None, version) -> list[int] | None:
     """A seed URL's `label` parameter (a class name, or an index in decimal) as the job's labels."""
     if label is None:

@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -92,6 +93,7 @@ class Server:
         self._send_lock = threading.Lock()
         self._encoding: queue.SimpleQueue[tuple[int, list[Job], np.ndarray] | None] = queue.SimpleQueue()
         self._encoder = threading.Thread(target=self._encode, name="encoder", daemon=True)
+        self._projections = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection")
 
     def run(self) -> None:
         self._encoder.start()
@@ -101,6 +103,7 @@ class Server:
         finally:
             self._encoding.put(None)
             self._encoder.join()
+            self._projections.shutdown(wait=False, cancel_futures=True)
 
     def _handle(self, header: dict, payload: memoryview) -> None:
         request_id = header["id"]
@@ -112,6 +115,10 @@ class Server:
             if header["op"] == "load":
                 self._send(frames.encode({"id": request_id, "ok": True,
                                           **self.runner.load(header["model"], header["version"])}))
+                return
+            if header["op"] == "project":
+                # seconds of descent: on a thread of its own, so that image batches keep flowing meanwhile
+                self._projections.submit(self._project, request_id, header, payload)
                 return
             if header["op"] in LOOKS:
                 image, facts = LOOKS[header["op"]](self.runner, header)
@@ -134,6 +141,19 @@ class Server:
             return
         self._send(frames.encode({"id": request_id, "forwarded": True}))  # the next batch may come now
         self._encoding.put((request_id, jobs, images))
+
+    def _project(self, request_id: int, header: dict, payload: memoryview) -> None:
+        try:
+            image = np.frombuffer(payload, dtype=np.uint8).reshape(header["shape"])
+            reconstruction, facts = self.runner.project(header["model"], header["version"], image, header.get("label"),
+                                                        header["steps"], header["seconds"])
+            frame = frames.encode({"id": request_id, "ok": True, **facts}, encode_png(reconstruction))
+        except Exception as e:
+            frame = failure(request_id, e)
+        try:
+            self._send(frame)
+        except OSError:  # the API went away
+            pass
 
     def _encode(self) -> None:
         while (item := self._encoding.get()) is not None:

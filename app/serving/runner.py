@@ -8,6 +8,8 @@ process, so every image comes from the same code.
 
 from __future__ import annotations
 
+import copy
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,7 +21,7 @@ from app.serving.encoding import encode
 from app.serving.job import FeatureJob, Job, batch_inputs
 from app.serving.prepare import Prepared, prepare
 from models import images as imaging
-from models import inspection
+from models import inspection, projection
 from models.checkpoint import has_discriminator, load_discriminator, load_generator
 from models.latents import seed_latents
 from models.registry import Registry
@@ -53,6 +55,7 @@ class Runner:
         # fp32 networks by (model, version, "generator" or "discriminator"), with the version's metadata
         self._networks: LRUCache[tuple[str, str, str], tuple[torch.nn.Module, dict]] = LRUCache(
             maxsize=2 * max(1, cache_size))
+        self._networks_lock = threading.Lock()
 
     def get(self, model: str, version: str) -> Loaded:
         """A concrete version, loaded and prepared on first use: CheckpointError for a broken one,
@@ -82,10 +85,28 @@ class Runner:
     def network(self, model: str, version: str, role: str) -> tuple[torch.nn.Module, dict[str, Any]]:
         """The version's fp32 generator or discriminator (`role`) and its metadata, loaded on first use."""
         key = (model, version, role)
-        found = self._networks.get(key)
-        if found is None:
-            found = self._networks[key] = NETWORKS[role](self.registry.path(model, version), self.device)
+        with self._networks_lock:  # projections ask from their own thread
+            found = self._networks.get(key)
+            if found is None:
+                found = self._networks[key] = NETWORKS[role](self.registry.path(model, version), self.device)
         return found
+
+    def project(self, model: str, version: str, image: np.ndarray, label: int | None, steps: int,
+                seconds: float) -> tuple[np.ndarray, dict[str, Any]]:
+        """The latent whose rendering matches `image` ((H, W, C) uint8; models.projection), its rendering, and the
+        loss at every step. On copies of the networks: a look inside hooks the shared ones while this runs."""
+        generator, metadata = self.network(model, version, "generator")
+        discriminator = self.network(model, version, "discriminator")[0] if has_discriminator(metadata) else None
+        generator, discriminator = copy.deepcopy(generator), copy.deepcopy(discriminator)
+        target = imaging.from_uint8(torch.from_numpy(image[None])).to(self.device)[0]
+        labels = None if label is None else torch.tensor(label, device=self.device)
+        found = projection.project(generator, target, int(metadata["latent_dim"]), labels, discriminator, steps,
+                                   seconds)
+        reconstruction = imaging.to_uint8(found.image[None])[0]
+        error = float(np.mean((reconstruction.astype(np.float32) / 255 - image.astype(np.float32) / 255) ** 2))
+        return reconstruction, {"latent": found.latent.cpu().tolist(), "losses": found.losses, "steps": found.steps,
+                                "seconds": round(found.seconds, 3), "mse": error,
+                                "loss": "pixels + discriminator features" if discriminator else "pixels"}
 
     def features(self, model: str, version: str, jobs: list[FeatureJob]) -> list[np.ndarray]:
         """Each job's discriminator features, (rows, features) float32, from one forward."""

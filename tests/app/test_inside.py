@@ -149,8 +149,8 @@ def test_the_json_answer_lists_the_layers_and_a_latent_draws_as_its_seed_does(li
     ({"model": "bars"}, "", "exactly one of seed, latent"),
     ({"model": "bars", "latent": [0.0] * 7}, "latent.0", "takes 100"),
     ({"model": "bars-cond", "seed": 1}, "label", "is conditional"),
-    ({"model": "bars-cond", "seed": 1, "label": "nothing"}, "label.0", "unknown class"),
-    ({"model": "bars", "seed": 1, "label": 1}, "label.0", "unconditional"),
+    ({"model": "bars-cond", "seed": 1, "label": "nothing"}, "label", "unknown class"),
+    ({"model": "bars", "seed": 1, "label": 1}, "label", "unconditional"),
     ({"model": "bars", "seed": 1, "format": "gif"}, "format", ""),
 ])
 def test_bad_requests_get_a_422_naming_the_field(live, body, field, message):
