@@ -2,7 +2,8 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = {models: [], pinned: [], job: null, history: [], walkTimer: null, blobs: [], insideAsked: 0};
+const state = {models: [], pinned: [], job: null, history: [], walkTimer: null, blobs: [], insideAsked: 0,
+               projection: null};
 
 // ---- HTTP and errors -------------------------------------------------------------------------------
 
@@ -410,6 +411,53 @@ function refreshInside() {
   return showActivations(false);
 }
 
+// ---- projection ------------------------------------------------------------------------------------
+
+function fillProjectClasses() {
+  const model = current();
+  $("#project-label-box").hidden = !(model && model.conditional);
+  if (model && model.conditional) {
+    fillSelect($("#project-label"), model.classes.map((c) => [c, c]), $("#project-label").value || $("#label").value);
+  }
+  state.projection = null;  // a latent of another model walks nowhere here
+  $("#project-walk").disabled = true;
+}
+
+async function project() {
+  const model = current(), file = $("#project-file").files[0];
+  if (!file) throw new Error("choose a PNG picture to project first");
+  const form = new FormData();
+  form.append("image", file);
+  form.append("model", model.name);
+  form.append("version", version());
+  form.append("steps", String(Number($("#project-steps").value) || 200));
+  if (model.conditional) form.append("label", $("#project-label").value);
+  Object.assign($("#project-picture"), {src: URL.createObjectURL(file), hidden: false});
+  $("#project-info").textContent = "searching...";
+  const answer = await (await api("/project", {method: "POST", body: form})).json();
+  state.projection = {model: answer.model, version: answer.version, latent: answer.latent, label: answer.label};
+  Object.assign($("#project-result"), {src: `data:image/png;base64,${answer.reconstruction_png_base64}`,
+                                       hidden: false});
+  $("#project-info").textContent = `${answer.steps} steps in ${answer.seconds.toFixed(1)} s, loss ${answer.loss}; `
+    + `mean squared error ${answer.mse.toFixed(4)} (pixels in 0..1)`;
+  $("#project-walk").disabled = false;
+  $("#curl").textContent = `curl -s ${location.origin}/project -F image=@${shellQuote(file.name)} `
+    + `-F model=${shellQuote(model.name)}` + (model.conditional ? ` -F label=${shellQuote(answer.label)}` : "");
+}
+
+async function walkFromProjection() {
+  const p = state.projection;
+  if (!p) throw new Error("project a picture first");
+  const start = p.label !== null ? {latent: p.latent, label: p.label} : {latent: p.latent};
+  const seed = Math.max(0, Number($("#project-walk-seed").value) || 0);
+  const end = p.label !== null ? {seed, label: p.label} : {seed};
+  const body = {model: p.model, version: p.version, start, end, steps: 8, method: $("#walk-method").value,
+                format: "json"};
+  const frames = (await (await postJSON("/interpolate", body)).json()).frames;
+  $("#project-strip").replaceChildren(...frames.map((b64) => Object.assign(new Image(),
+                                                                           {src: `data:image/png;base64,${b64}`})));
+}
+
 // ---- wiring ----------------------------------------------------------------------------------------
 
 function wire() {
@@ -418,6 +466,7 @@ function wire() {
     state.pinned = [];
     fillVersions("latest");
     refresh();
+    fillProjectClasses();
     guarded(refreshInside);
   });
   $("#version").addEventListener("change", () => { refresh(); guarded(refreshInside); });
@@ -439,6 +488,8 @@ function wire() {
   $("#inside-show").addEventListener("click", () => guarded(showActivations));
   $("#inside-layer").addEventListener("change", () => guarded(showActivations));
   $("#inside-label").addEventListener("change", () => guarded(showActivations));
+  $("#project").addEventListener("click", () => guarded(project));
+  $("#project-walk").addEventListener("click", () => guarded(walkFromProjection));
   $("#walk").addEventListener("click", () => guarded(walk));
   $("#arith").addEventListener("click", () => guarded(arithmetic));
   $("#train-form").addEventListener("submit", (event) => guarded(() => train(event)));
@@ -454,6 +505,7 @@ window.addEventListener("DOMContentLoaded", () => guarded(async () => {
     renderPinned();
     fillCompareClasses();
     renderCompare();
+    fillProjectClasses();
     await refreshInside();
   } finally {
     document.body.dataset.ready = "true";

@@ -177,3 +177,34 @@ def test_inside_the_network_shows_the_filters_and_the_maps_of_a_chosen_layer_see
     assert not browser.find_element(By.ID, "inside-label-box").is_displayed()
     WebDriverWait(browser, 30).until(lambda d: "/models/bars/versions/" in filters.get_attribute("src"))
     assert browser.find_element(By.ID, "error").text == ""
+
+
+def test_a_picture_is_projected_and_walked_from(browser, stack, tmp_path):
+    import numpy as np
+
+    from models.images import encode_png
+
+    picture = tmp_path / "bars.png"
+    pixels = np.zeros((32, 32, 1), np.uint8)
+    pixels[:, 8:24] = 255  # a bright bar, the kind of image the tiny model was trained on
+    picture.write_bytes(encode_png(pixels))
+    open_playground(browser, stack)
+    assert browser.find_element(By.ID, "project-label-box").is_displayed()
+    Select(browser.find_element(By.ID, "project-label")).select_by_value("bar-2")
+    steps = browser.find_element(By.ID, "project-steps")
+    steps.clear()
+    steps.send_keys("20")
+    browser.find_element(By.ID, "project-file").send_keys(str(picture))
+    browser.find_element(By.ID, "project").click()
+    wait_for_images(browser, "#project-result")
+    info = browser.find_element(By.ID, "project-info")
+    WebDriverWait(browser, 30).until(lambda d: "mean squared error" in info.text)
+    assert info.text.startswith("20 steps") and browser.find_element(By.ID, "error").text == ""
+
+    browser.find_element(By.ID, "project-walk").click()
+    wait_for_images(browser, "#project-strip img", count=8)
+    curl = browser.find_element(By.ID, "curl").text
+    assert curl.startswith(f"curl -s {stack}/project -F image=@") and "label='bar-2'" in curl
+    answer = subprocess.run(["bash", "-c", curl], cwd=tmp_path, check=True, timeout=60, capture_output=True)
+    assert b'"latent"' in answer.stdout  # the command on screen works
+    browser.save_screenshot(str(ARTIFACTS / "08-projection.png"))
