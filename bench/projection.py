@@ -1,10 +1,10 @@
 """Projection of real images into the shipped conditional model's latent space: reconstruction error.
 
     python -m bench.projection                      # 100 Fashion-MNIST test images, 200 steps each
-    python -m bench.projection --images 20 --steps 100
+    python -m bench.projection --images 20 --steps 100 --pixels-alone
 
 Each of the first N test images is projected (`models.projection.project`) under its true label, with the
-discriminator's features in the loss and with pixels alone. The reconstruction is compared with the image by
+discriminator's features in the loss (and with pixels alone too, given --pixels-alone). The reconstruction is compared with the image by
 MSE (pixels in [0, 1]) and SSIM (scikit-image, 7x7 windows); the baseline is a random latent's image of the
 same class (seed 1,000 + i), which says how much of the score the class alone explains. Medians and means
 over the images; seconds per projection at --threads. Needs `pip install -e ".[bench]"`.
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pixels-alone", action="store_true", help="also project without the features")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality" / "projection.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -58,7 +59,7 @@ def main() -> None:
     for i in range(args.images):
         target = imaging.from_uint8(torch.from_numpy(images[i][None, :, :, None]))[0]
         label = torch.tensor(int(labels[i]))
-        for name, d in (("pixels + features", discriminator), ("pixels", None)):
+        for name, d in (("pixels + features", discriminator), ("pixels", None))[: 2 if args.pixels_alone else 1]:
             result = project(generator, target, dim, label=label, discriminator=d, steps=args.steps, seconds=600)
             mse, ssim = scores(result.image, target)
             for key, value in (("mse", mse), ("ssim", ssim), ("seconds", result.seconds)):
@@ -69,9 +70,10 @@ def main() -> None:
         rows["random latent"]["mse"].append(mse)
         rows["random latent"]["ssim"].append(ssim)
         print(f"{i + 1}/{args.images}: " + ", ".join(f"{n} MSE {r['mse'][-1]:.4f} SSIM {r['ssim'][-1]:.3f}"
-                                                     for n, r in rows.items()), flush=True)
+                                                     for n, r in rows.items() if r["mse"]), flush=True)
 
-    results = {name: {key: summary(values) for key, values in row.items() if values} for name, row in rows.items()}
+    results = {name: {key: summary(values) for key, values in row.items() if values}
+               for name, row in rows.items() if row["mse"]}
     print("\n| latent | MSE median (mean) | SSIM median (mean) | seconds per image |\n|---|---|---|---|")
     for name, r in results.items():
         seconds = f"{r['seconds']['median']:.2f}" if "seconds" in r else "-"
