@@ -36,6 +36,7 @@ from rq import Queue
 from rq.job import Job
 from safetensors.torch import save_file
 
+from bench.curves import plot_fd
 from models import checkpoint
 from models.evaluation import FULL_N, evaluate, fashion_mnist_reference
 from models.evaluator import load_evaluator
@@ -163,25 +164,6 @@ def verdict(point: dict | None, budget: Budget) -> bool:
             and (budget.label_accuracy is None or (point["label_accuracy"] or 0) >= budget.label_accuracy))
 
 
-def plot(curves: dict[str, list[dict]], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 4.8), dpi=110)
-    for family, curve in curves.items():
-        line, = axis.plot([p["minutes"] for p in curve], [p["fd"] for p in curve], marker="o", markersize=3,
-                          label=family)
-        axis.axhline(BUDGETS[family].fd, color=line.get_color(), linestyle=":", linewidth=0.8)
-    axis.set_yscale("log")
-    axis.set_xlabel("wall-clock minutes from the job's start")
-    axis.set_ylabel("FD, shipped extractor, N = 10,000")
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend(ncol=2)
-    figure.tight_layout()
-    figure.savefig(path)
-
-
 def fmt(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -306,7 +288,8 @@ def main() -> None:
     scored = {f: runs[f] for f in BUDGETS if f in runs and "curve" in runs[f]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(scored, indent=2) + "\n")
-    plot({f: r["curve"] for f, r in scored.items()}, REPO / "docs" / "images" / "quality-curves.png")
+    plot_fd({f: r["curve"] for f, r in scored.items()}, REPO / "docs" / "images" / "quality-curves.png",
+            "wall-clock minutes from the job's start", targets={f: BUDGETS[f].fd for f in scored})
     print(table(scored))
     if args.ship:
         for family in families:

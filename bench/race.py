@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from bench import reference_dcgan
+from bench.curves import plot_fd
 from models import idx
 from models.evaluation import FULL_N, evaluate, fashion_mnist_reference
 from models.evaluator import load_evaluator
@@ -60,7 +61,7 @@ def run_project(seconds: float, every: float) -> tuple[list[Snapshot], nn.Module
     def progress(_) -> None:
         elapsed = time.monotonic() - start
         if elapsed >= due[0]:
-            snapshots.append((elapsed, trainer.step, copy.deepcopy(trainer._serving_generator().state_dict())))
+            snapshots.append((elapsed, trainer.step, copy.deepcopy(trainer.serving_generator.state_dict())))
             due[0] += every
 
     trainer = Trainer(spec, data, Callbacks(publish=lambda c: "", progress=progress,
@@ -68,8 +69,8 @@ def run_project(seconds: float, every: float) -> tuple[list[Snapshot], nn.Module
                       torch.device("cpu"), progress_every_s=1.0)
     trainer.run()
     snapshots.append((time.monotonic() - start, trainer.step,
-                      copy.deepcopy(trainer._serving_generator().state_dict())))
-    blank = copy.deepcopy(trainer._serving_generator())
+                      copy.deepcopy(trainer.serving_generator.state_dict())))
+    blank = copy.deepcopy(trainer.serving_generator)
     return snapshots, blank, spec
 
 
@@ -83,24 +84,6 @@ def score(snapshots: list[Snapshot], network: nn.Module, wrap, n: int, reference
                       "precision": round(result["precision"], 4)})
         print(f"  {curve[-1]}", flush=True)
     return curve
-
-
-def plot(curves: dict[str, list[dict]], path: Path, deadline: float) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for name, curve in curves.items():
-        axis.plot([p["minutes"] for p in curve], [p["fd"] for p in curve], marker="o", markersize=3, label=name)
-    axis.axvline(deadline, color="grey", linestyle=":", linewidth=1)
-    axis.set_yscale("log")
-    axis.set_xlabel("wall-clock minutes from the start of training (data loading included)")
-    axis.set_ylabel("FD, shipped extractor, N = 10,000")
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path)
 
 
 def main() -> None:
@@ -140,8 +123,9 @@ def main() -> None:
               "n": args.n, "threads": args.threads, "project_spec": spec.model_dump(mode="json"),
               "verdict": verdict, "reference": reference_curve, "project": project_curve}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    plot({"pytorch/examples DCGAN (reference)": reference_curve, "project dcgan, defaults": project_curve},
-         args.plot, args.deadline)
+    plot_fd({"pytorch/examples DCGAN (reference)": reference_curve, "project dcgan, defaults": project_curve},
+            args.plot, "wall-clock minutes from the start of training (data loading included)",
+            deadline=args.deadline, size=(7, 4.2))
     print(json.dumps(verdict))
 
 

@@ -362,12 +362,14 @@ class Trainer:
             scores = {"wasserstein_estimate": record["wasserstein"]}
         return losses, scores
 
-    def _serving_generator(self) -> nn.Module:
+    @property
+    def serving_generator(self) -> nn.Module:
+        """What a version publishes and serves: the EMA where the job keeps one, else the raw generator."""
         return self.G_ema if self.G_ema is not None else self.G
 
     @torch.no_grad()
     def sample_grid(self) -> bytes:
-        G = self._serving_generator()
+        G = self.serving_generator
         was_training = G.training
         G.eval()
         out = G(self.fixed_z, self.fixed_labels)
@@ -392,7 +394,7 @@ class Trainer:
             "trained_on": {"device": str(self.device), "precision": str(self.amp_dtype).removeprefix("torch.")},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        return Checkpoint(self.step, metadata, _snapshot(self._serving_generator().state_dict()),
+        return Checkpoint(self.step, metadata, _snapshot(self.serving_generator.state_dict()),
                           _snapshot(tensors), info, self.sample_grid(), _snapshot(self.D.state_dict()))
 
     def _publish(self) -> None:
