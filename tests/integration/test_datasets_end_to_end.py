@@ -8,8 +8,10 @@ import tarfile
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
+from cli.main import gan
 from models import idx
 from models.checkpoint import read_metadata
 from models.registry import Registry
@@ -22,9 +24,10 @@ REQUEST = {"model": "tiny-cond", "n": 50, "classes": {"bar-2": 1, "bar-5": 1}, "
            "first_seed": 1000}
 
 
-@pytest.fixture
-def stack(tmp_path, redis_server):
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, redis_server):
     """A worker and the live API, serving in fp32: the precision the dataset job computes in."""
+    tmp_path = tmp_path_factory.mktemp("datasets")
     registry = tmp_path / "registry"
     train_tiny(registry, "tiny-cond", "cdcgan", steps=2)
     queue = f"datasets-{tmp_path.name}"
@@ -88,3 +91,23 @@ def test_datasets_in_both_formats_download_whole_or_in_ranges_and_match_the_seed
     images, labels = idx.read_split(tmp_path / "idx", "train")
     assert np.array_equal(images, np.stack([_pixels(png) for png in pngs]).astype(np.uint8))
     assert labels.tolist() == [int(r["label"]) for r in rows]
+
+
+def test_gan_dataset_submits_follows_and_downloads_resuming_a_cut_off_download(stack, tmp_path):
+    client, _, _ = stack
+    api = str(client.base_url)
+    out = tmp_path / "bars.tar.gz"
+    result = CliRunner().invoke(gan, ["dataset", "--model", "tiny-cond", "-n", "10", "--class", "bar-4=2",
+                                      "--format", "idx", "--out", str(out), "--api", api])
+    assert result.exit_code == 0, result.output
+    with tarfile.open(out) as tar:
+        assert json.load(tar.extractfile("manifest.json"))["class_counts"]["bar-4"] == 10
+
+    job_id = client.post("/datasets", json={**REQUEST, "n": 20}).json()["id"]
+    _finished(client, job_id, stack[2])
+    whole = client.get(f"/datasets/{job_id}/download").content
+    resumed = tmp_path / "resumed.tar.gz"
+    (tmp_path / "resumed.tar.gz.part").write_bytes(whole[:500])
+    result = CliRunner().invoke(gan, ["dataset", "--job", job_id, "--out", str(resumed), "--api", api])
+    assert result.exit_code == 0, result.output
+    assert resumed.read_bytes() == whole
