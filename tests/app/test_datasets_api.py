@@ -91,3 +91,16 @@ def test_a_training_job_is_not_a_dataset(api):
     r = client.get(f"/datasets/{job_id}")
     assert r.status_code == 404 and f"see /train/{job_id}" in r.json()["detail"]
     assert client.get("/datasets/nosuchjob").status_code == 404
+
+
+def test_with_keys_a_dataset_needs_one_and_belongs_to_it(tmp_path, tiny_registry, redis_server):
+    settings = make_settings(tiny_registry, redis_server.url, queues=f"datasets-{tmp_path.name}",
+                             api_keys="alice-key,bob-key")
+    with LiveServer(create_app(settings, inference_in_process=True)) as server, server.client() as client:
+        assert client.post("/datasets", json={"model": "bars-cond", "n": 5}).status_code == 401
+        alice, bob = ({"Authorization": f"Bearer {key}"} for key in ("alice-key", "bob-key"))
+        job_id = client.post("/datasets", json={"model": "bars-cond", "n": 5}, headers=alice).json()["id"]
+        assert client.get(f"/datasets/{job_id}").status_code == 401
+        assert client.delete(f"/datasets/{job_id}", headers=bob).status_code == 403
+        r = client.delete(f"/datasets/{job_id}", headers=alice)
+        assert r.status_code == 200 and r.json()["status"] == "canceled"

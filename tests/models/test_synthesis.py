@@ -108,3 +108,14 @@ def test_expired_datasets_are_removed_and_others_kept(tmp_path):
         dataset_store.save(tmp_path / dataset_store.DATASETS_DIR / name, {}, ttl, lambda p: p.write_bytes(b"x"))
     assert dataset_store.remove_expired(tmp_path, now=time.time() + 10) == ["old"]
     assert [d.name for d in (tmp_path / dataset_store.DATASETS_DIR).iterdir()] == ["new"]
+
+
+def test_an_unconditional_dataset_has_seeds_but_no_labels(tmp_path):
+    spec = SynthesisSpec(model="m", version="000001", n=4, format="png")
+    metadata = {**METADATA, "classes": None}
+    facts = dataset_archive.manifest(spec, metadata, "f" * 64, None)
+    path = dataset_store.save(tmp_path / "u", facts, 60, lambda p: dataset_archive.write(
+        p, facts, generate(Stripes(), 8, spec.seeds, None, 1.0, torch.device("cpu")), None))
+    with tarfile.open(path) as tar:
+        assert tar.extractfile("labels.csv").read().decode().splitlines()[:2] == ["file,seed", "images/000000.png,0"]
+    assert facts["labels"] is None and "label=" not in facts["seed_url"]
