@@ -34,6 +34,8 @@ IDX_LABELS = "train-labels-idx1-ubyte.gz"
 # the images inside are compressed already (PNG, gzipped IDX): a light outer level costs little and saves the
 # tar headers' padding
 COMPRESS_LEVEL = 1
+# gzip's default, 9, took the IDX images a third longer than generating them (bench/datasets.py)
+IDX_LEVEL = 6
 
 
 def manifest(spec: SynthesisSpec, metadata: dict[str, Any], weights_sha256: str,
@@ -104,7 +106,7 @@ def _write_idx(tar: tarfile.TarFile, path: Path, facts: dict[str, Any], batches:
                labels: np.ndarray | None, progress: Callable[[int], None], now: float) -> None:
     if labels is not None:
         labels_gz = io.BytesIO()
-        with gzip.GzipFile(fileobj=labels_gz, mode="wb", mtime=int(now)) as f:
+        with gzip.GzipFile(fileobj=labels_gz, mode="wb", compresslevel=IDX_LEVEL, mtime=int(now)) as f:
             f.write(idx.idx_header(labels.shape) + labels.astype(np.uint8).tobytes())
         _add(tar, IDX_LABELS, labels_gz.getvalue(), now)
     height, width, channels = (facts["image"][k] for k in ("height", "width", "channels"))
@@ -112,7 +114,7 @@ def _write_idx(tar: tarfile.TarFile, path: Path, facts: dict[str, Any], batches:
     # the images file's size is known only once it is compressed: it goes through a file beside the archive
     scratch = path.with_name(f".{path.name}.images")
     try:
-        with gzip.GzipFile(scratch, "wb", mtime=int(now)) as f:
+        with gzip.GzipFile(scratch, "wb", compresslevel=IDX_LEVEL, mtime=int(now)) as f:
             f.write(idx.idx_header(shape))
             done = 0
             for batch in batches:  # (B, H, W, C) -> C order of (N, H, W[, C])
