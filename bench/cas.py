@@ -27,11 +27,11 @@ from torch import nn
 from models.checkpoint import load_generator
 from models.idx import read_split
 from models.synthesis import draw_labels, generate
+from worker.settings import WorkerSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = REPO_ROOT / "models" / "shipped" / "fashion-cdcgan" / "000001"
 OUTPUT = REPO_ROOT / "docs" / "quality" / "cas.json"
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 GENERATED, FEW_REAL, CLASSES = 60_000, 1_000, 10
 BATCH, STEPS = 128, 1_400  # about 3 epochs of 60,000
 
@@ -86,8 +86,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    real_x, real_y = read_split(FASHION_MNIST, "train")
-    test_x, test_y = read_split(FASHION_MNIST, "test")
+    fashion_mnist = WorkerSettings().fashion_mnist_dir  # GAN_FASHION_MNIST_DIR, as the worker reads it
+    real_x, real_y = read_split(fashion_mnist, "train")
+    test_x, test_y = read_split(fashion_mnist, "test")
     gen_x, gen_y, images_per_s = generated_set()
     few = np.random.default_rng(0).choice(len(real_x), FEW_REAL, replace=False)
     sets = {
