@@ -1,4 +1,4 @@
-"""The job queue client: enqueues training jobs for the worker by dotted path, reads their state back.
+"""The job queue client: enqueues training, evaluation and dataset jobs for the worker by dotted path, reads their state back.
 
 The app never imports the worker; they meet in Redis (the job, its meta) and in the registry directory.
 """
@@ -24,9 +24,11 @@ from models import jobfiles
 from models.cancellation import cancel_key
 from models.registry import Registry
 from models.spec import TrainSpec
+from models.synthesis import SynthesisSpec
 
 TRAIN_FUNCTION = "worker.jobs.train"
 EVALUATE_FUNCTION = "worker.jobs.evaluate"
+DATASET_FUNCTION = "worker.synthesis.make_dataset"
 EVALUATE_TIMEOUT_S = 3 * 3600  # 10k samples of a large model on a slow CPU, with room to spare
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 RESULT_TTL_S = 7 * 24 * 3600
@@ -62,33 +64,37 @@ class JobQueue:
         return Unavailable(f"the job queue (Redis) is unreachable: {e.__class__.__name__}; "
                            "training jobs cannot be submitted or read until it is back")
 
-    def submit(self, spec: TrainSpec, queue: str | None = None, owner: str | None = None) -> str:
-        """`owner`: the id of the API key that submits the job (app.security.Caller.key_id), None without keys."""
+    def _enqueue(self, function: str, args: tuple, queue: str | None, timeout: int, description: str,
+                 meta: dict[str, Any], retries: int = 0) -> str:
+        """Enqueue `function` (a dotted path the worker imports) with plain arguments; the new job's id."""
         job_id = uuid.uuid4().hex
         try:
             Queue(queue or self.queue_name, connection=self.redis).enqueue_call(
-                TRAIN_FUNCTION, args=(spec.model_dump(mode="json"),), job_id=job_id,
-                timeout=self.job_timeout_s, result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S,
-                retry=Retry(max=self.retries) if self.retries else None,
-                description=f"train {spec.architecture} {spec.model!r} for {spec.steps} steps",
-                meta={"model": spec.model, "spec": spec.model_dump(mode="json"), "owner": owner},
-            )
+                function, args=args, job_id=job_id, timeout=timeout, result_ttl=RESULT_TTL_S,
+                failure_ttl=RESULT_TTL_S, retry=Retry(max=retries) if retries else None,
+                description=description, meta=meta)
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
         return job_id
 
+    def submit(self, spec: TrainSpec, queue: str | None = None, owner: str | None = None) -> str:
+        """`owner`: the id of the API key that submits the job (app.security.Caller.key_id), None without keys."""
+        return self._enqueue(TRAIN_FUNCTION, (spec.model_dump(mode="json"),), queue, self.job_timeout_s,
+                             f"train {spec.architecture} {spec.model!r} for {spec.steps} steps",
+                             {"model": spec.model, "spec": spec.model_dump(mode="json"), "owner": owner},
+                             self.retries)
+
     def submit_evaluation(self, model: str, version: str, n: int, owner: str | None = None) -> str:
-        job_id = uuid.uuid4().hex
-        try:
-            Queue(self.queue_name, connection=self.redis).enqueue_call(
-                EVALUATE_FUNCTION, args=(model, version, n), job_id=job_id, timeout=EVALUATE_TIMEOUT_S,
-                result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S,
-                description=f"evaluate {model!r} version {version} with N={n}",
-                meta={"model": model, "versions": [version], "kind": "evaluation", "owner": owner},
-            )
-        except REDIS_ERRORS as e:
-            raise self._unavailable(e) from None
-        return job_id
+        return self._enqueue(EVALUATE_FUNCTION, (model, version, n), None, EVALUATE_TIMEOUT_S,
+                             f"evaluate {model!r} version {version} with N={n}",
+                             {"model": model, "versions": [version], "kind": "evaluation", "owner": owner})
+
+    def submit_dataset(self, spec: SynthesisSpec, queue: str | None = None, owner: str | None = None) -> str:
+        # a retry after a dead worker starts the dataset again from its first image
+        return self._enqueue(DATASET_FUNCTION, (spec.model_dump(mode="json"),), queue, self.job_timeout_s,
+                             f"dataset of {spec.n} images of {spec.model!r} version {spec.version}",
+                             {"model": spec.model, "versions": [spec.version], "kind": "dataset",
+                              "dataset_spec": spec.model_dump(mode="json"), "owner": owner}, self.retries)
 
     def _fetch(self, job_id: str) -> Job:
         try:
@@ -131,7 +137,8 @@ class JobQueue:
             exc = (result.exc_string if result is not None else None) or ""
             error = exc.strip().splitlines()[-1] if exc.strip() else "the job failed"
         return {
-            "id": job.id, "status": status, "model": meta.get("model"), "progress": meta.get("progress"),
+            "id": job.id, "kind": meta.get("kind", "training"), "status": status, "model": meta.get("model"),
+            "progress": meta.get("progress"),
             "versions": meta.get("versions", []), "error": hide_paths(error, paths) if error else None,
             "warnings": [hide_paths(warning, paths) for warning in meta.get("warnings", [])],
             "metrics": meta.get("metrics"), "best": meta.get("best"),
@@ -152,8 +159,12 @@ class JobQueue:
 
     def owner(self, job_id: str) -> str | None:
         """The id of the key that submitted the job; None if it was submitted without keys."""
+        return self.meta(job_id).get("owner")
+
+    def meta(self, job_id: str) -> dict[str, Any]:
+        """What the API and the worker record in the job beyond its public view."""
         try:
-            return self._fetch(job_id).get_meta(refresh=False).get("owner")
+            return self._fetch(job_id).get_meta(refresh=False)
         except REDIS_ERRORS as e:
             raise self._unavailable(e) from None
 

@@ -19,8 +19,8 @@ from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
 from app.responses import PROVENANCE_HEADERS
-from app.routes import (events, features, generate, health, inside, metrics, models, playground, projection, quality,
-                        train, walks, watch)
+from app.routes import (datasets, events, features, generate, health, inside, metrics, models, playground, projection,
+                        quality, train, walks, watch)
 from app.serving.catalog import Catalog
 from app.serving.engine import Engine
 from app.settings import Settings, get_settings
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, inference_in_process: bool = Fa
     # the generation routes first: the router tries routes in order, and they take most of the traffic
     for module in (generate, walks, features, inside, projection):
         app.include_router(module.router, dependencies=security.generation_guards(settings))
-    for module in (health, models, quality, train, watch, events, metrics, playground):
+    for module in (health, models, quality, train, datasets, watch, events, metrics, playground):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")
     return app

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.spec import TrainSpec
+from models.synthesis import Format
 
 # the most work one request may ask for: a forward of 64 images is a fraction of a second on a CPU
 MAX_IMAGES = 64  # images per /generate request, frames per /interpolate
@@ -258,6 +259,7 @@ class JobProgress(BaseModel):
 
 class JobOut(BaseModel):
     id: str
+    kind: Literal["training", "evaluation", "dataset"] = "training"
     status: Literal["queued", "started", "finished", "failed", "canceled"]
     model: str | None
     progress: JobProgress | None
@@ -334,3 +336,33 @@ class ProjectOut(BaseModel):
     steps: int
     seconds: float
     losses: list[dict[str, float]] = Field(description="the loss at every step: total, pixels, features")
+
+
+class DatasetRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"model": "fashion-cdcgan", "n": 60000, "format": "idx"},
+        {"model": "fashion-cdcgan", "n": 1000, "classes": {"Sneaker": 0.5, "Bag": 0.5}, "truncation": 0.8,
+         "first_seed": 1000000, "format": "png"}]})
+
+    model: ModelName
+    version: Version = "latest"
+    n: Annotated[int, Field(ge=1)] = Field(description="images; at most GAN_DATASET_MAX_IMAGES")
+    classes: (dict[Annotated[str, Field(max_length=200)], float] | Annotated[list[float], Field(max_length=1000)]
+              | None) = Field(
+        None, description="conditional models: weights by class name (others get none), or one weight per class "
+                          "in the model's order; the dataset holds these proportions exactly. Default: uniform")
+    truncation: Annotated[float, Field(gt=0, le=2)] = 1.0
+    first_seed: Seed = Field(0, description="image i comes from seed first_seed + i, as its seed URL makes it")
+    format: Format = Field("png", description="png: a folder of PNGs with labels.csv; idx: Fashion-MNIST's IDX "
+                                              "files; both in a .tar.gz with manifest.json")
+    queue: str | None = Field(None, max_length=64, description="queue to run on, one of the API's GAN_QUEUES; "
+                                                                "default the first of them")
+
+
+class DatasetOut(JobOut):
+    request: dict | None = Field(None, description="what the job makes: model, pinned version, n, class "
+                                                   "weights, truncation, first_seed, format")
+    download_url: str | None = Field(None, description="the archive, once the job has finished and until it expires")
+    expires_at: str | None = None
+    bytes: int | None = None
+    expired: bool = False

@@ -41,6 +41,8 @@ class Settings(CommonSettings):
     otel: bool = False
     job_timeout_s: int = 7 * 24 * 3600  # RQ's default of 180 s would kill training
     job_retries: int = 2  # a job whose worker dies is retried and resumes from its last checkpoint
+    dataset_max_images: int = 100_000  # images per POST /datasets: a Fashion-MNIST-sized set and more
+    dataset_ttl_s: int = 24 * 3600  # how long a dataset's archive is kept once made
     # security and abuse limits: see app/security.py
     # comma-separated bearer tokens; when set, mutating endpoints require one. A SecretStr: never in a repr
     api_keys: SecretStr = SecretStr("")

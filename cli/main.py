@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cli.dataset import dataset
 from cli.export import export
 from cli.generate import generate
 from cli.models import models
@@ -23,6 +24,7 @@ def gan() -> None:
       gan generate --model fashion-cdcgan --seeds 1,2,3 --label Sneaker --out images/
       gan models list
       gan export fashion-cdcgan --out fashion.onnx
+      gan dataset --model fashion-cdcgan -n 60000 --format idx --out synthetic.tar.gz
 
     Settings come from GAN_* environment variables (see the README's configuration table).
     """
@@ -59,7 +61,7 @@ def worker() -> None:
     raise SystemExit(worker_main([]))
 
 
-for command in (train, generate, models, export):
+for command in (train, generate, models, export, dataset):
     gan.add_command(command)
 
 

@@ -1,4 +1,5 @@
-"""The IDX file format of MNIST-like datasets: a reader shared by the worker's datasets and the evaluator."""
+"""The IDX file format of MNIST-like datasets: a reader shared by the worker's datasets and the evaluator, and a
+writer for the synthetic datasets the service makes."""
 
 from __future__ import annotations
 
@@ -31,6 +32,21 @@ def read_idx(path: Path) -> np.ndarray:
     if body.size != int(np.prod(shape)):
         raise IdxError(f"{path.name} holds {body.size} bytes, its header promises {int(np.prod(shape))}")
     return body.reshape(shape)
+
+
+def idx_header(shape: tuple[int, ...]) -> bytes:
+    """The header of an unsigned-byte IDX file holding an array of `shape`; the bytes follow in C order."""
+    return struct.pack(f">HBB{len(shape)}I", 0, 0x08, len(shape), *shape)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An unsigned-byte IDX file, gzipped when `path` ends in .gz, as `read_idx` reads it."""
+    if array.dtype != np.uint8:
+        raise ValueError(f"IDX files here hold unsigned bytes, not {array.dtype}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(idx_header(array.shape))
+        f.write(np.ascontiguousarray(array).tobytes())
 
 
 def find_idx(directory: Path, stem: str) -> Path:

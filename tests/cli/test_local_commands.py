@@ -54,14 +54,15 @@ def test_the_console_script_gan_is_the_click_group():
     assert module == "cli.main" and attribute == "main"
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["worker"], ["train"], ["generate"], ["models"], ["export"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["worker"], ["train"], ["generate"], ["models"], ["export"],
+                                     ["dataset"]])
 def test_every_command_has_help_with_examples(command, tmp_path):
     result = gan(*command, "--help", registry=tmp_path)
     assert result.returncode == 0 and "Examples:" in result.stdout and "gan " in result.stdout
 
 
 def test_every_command_is_in_the_group():
-    assert set(gan_group.commands) == {"serve", "worker", "train", "generate", "models", "export"}
+    assert set(gan_group.commands) == {"serve", "worker", "train", "generate", "models", "export", "dataset"}
 
 
 def test_train_local_shows_a_progress_bar_with_losses_and_publishes_versions(tmp_path):
