@@ -19,6 +19,7 @@ from app.serving.job import FeatureJob, Job, batch_inputs
 from app.serving.prepare import Prepared, prepare
 from models import images as imaging
 from models.checkpoint import load_discriminator, load_generator
+from models.latents import prior_of
 from models.registry import Registry
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Runner:
 
     def images(self, loaded: Loaded, jobs: list[Job]) -> np.ndarray:
         """Every job's rows, in one forward where the version allows it -> (rows, H, W, C) uint8."""
-        return loaded.prepared.images(*batch_inputs(jobs, loaded.latent_dim))
+        return loaded.prepared.images(*batch_inputs(jobs, loaded.latent_dim, prior_of(loaded.metadata)))
 
     def features(self, model: str, version: str, jobs: list[FeatureJob]) -> list[np.ndarray]:
         """Each job's discriminator features, (rows, features) float32, from one forward."""
