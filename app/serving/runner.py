@@ -55,7 +55,7 @@ class Runner:
         if loaded is None:
             generator, metadata = load_generator(self.registry.path(model, version), self.device)
             prepared = prepare(generator, self.device, int(metadata["latent_dim"]), metadata.get("classes"),
-                               self.precision_for(model))
+                               self.precision_for(model), prior=prior_of(metadata))
             loaded = self._loaded[key] = Loaded(model, version, metadata, prepared)
         return loaded
 
