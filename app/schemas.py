@@ -8,6 +8,7 @@ from fastapi import Path
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from models.latents import Distribution, WalkMethod
 from models.spec import TrainSpec
 from models.synthesis import Format
 
@@ -117,7 +118,8 @@ class InterpolateRequest(Strict):
     start: Endpoint
     end: Endpoint
     steps: Annotated[int, Field(ge=2, le=MAX_IMAGES)] = 8
-    method: Literal["slerp", "lerp"] = "slerp"
+    method: WalkMethod | None = Field(None, description="default: the model's prior's own, slerp for normal latents "
+                                      "and lerp for uniform ones (a uniform model's slerp is clipped to its cube)")
     truncation: Annotated[float, Field(gt=0, le=2)] = 1.0
     format: Literal["png", "gif", "webp", "json"] = "png"
 
@@ -205,6 +207,8 @@ class ModelSummary(BaseModel):
     conditional: bool
     classes: list[str] | None
     latent_dim: int
+    latent_distribution: Distribution = Field(description="the prior its latents come from: normal (N(0, I)) or "
+                                                          "uniform (each value in [-1, 1])")
     image: ImageShape
     architecture: str
     truncates: bool = Field(description="whether truncation changes its images; false where the generator "

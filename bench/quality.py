@@ -40,6 +40,7 @@ from bench.curves import plot_fd
 from models import checkpoint
 from models.evaluation import FULL_N, evaluate, fashion_mnist_reference
 from models.evaluator import load_evaluator
+from models.latents import prior_of
 from models.registry import Registry
 from models.spec import TrainSpec
 from tests.support import RedisServer, wait_until
@@ -95,8 +96,8 @@ def stamp(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()
 
 
-def train(families: list[str], registry_root: Path, threads: int, workdir: Path) -> dict[str, dict]:
-    """Every family's job through a real Redis and a real worker, one after another."""
+def train(jobs: dict[str, dict], registry_root: Path, threads: int, workdir: Path) -> dict[str, dict]:
+    """Each named job (its TrainSpec fields) through a real Redis and a real worker, one after another."""
     redis = RedisServer(workdir)
     redis.start()
     env = {**os.environ, "GAN_REGISTRY_DIR": str(registry_root), "GAN_REDIS_URL": redis.url,
@@ -107,26 +108,26 @@ def train(families: list[str], registry_root: Path, threads: int, workdir: Path)
     connection = Redis.from_url(redis.url)
     runs = {}
     try:
-        for family in families:
-            spec = TrainSpec.model_validate(job_fields(family, BUDGETS[family]))
+        for name, fields in jobs.items():
+            spec = TrainSpec.model_validate(fields)
             load = os.getloadavg()[0]
             job = Queue(QUEUE, connection=connection).enqueue_call(
                 "worker.jobs.train", args=(spec.model_dump(mode="json"),), timeout=6 * 3600,
                 meta={"model": spec.model, "spec": spec.model_dump(mode="json")})
-            print(f"{family}: job {job.id}, {spec.steps} steps", flush=True)
+            print(f"{name}: job {job.id}, {spec.steps} steps", flush=True)
 
             def ended() -> bool:
                 job.refresh()
                 assert job.get_status() != "failed", (workdir / "worker.log").read_text()[-3000:]
                 return job.get_status() == "finished"
 
-            wait_until(ended, timeout=6 * 3600, interval=2.0, what=f"the {family} job")
+            wait_until(ended, timeout=6 * 3600, interval=2.0, what=f"the {name} job")
             job = Job.fetch(job.id, connection=connection)
-            runs[family] = {"job": job.id, "spec": spec.model_dump(mode="json", exclude_defaults=True),
-                            "enqueued_at": stamp(job.enqueued_at), "started_at": stamp(job.started_at),
-                            "ended_at": stamp(job.ended_at), "threads": threads,
-                            "load_average": [round(load, 2), round(os.getloadavg()[0], 2)]}
-            print(f"{family}: finished, load average {runs[family]['load_average']}", flush=True)
+            runs[name] = {"job": job.id, "spec": spec.model_dump(mode="json", exclude_defaults=True),
+                          "enqueued_at": stamp(job.enqueued_at), "started_at": stamp(job.started_at),
+                          "ended_at": stamp(job.ended_at), "threads": threads,
+                          "load_average": [round(load, 2), round(os.getloadavg()[0], 2)]}
+            print(f"{name}: finished, load average {runs[name]['load_average']}", flush=True)
     finally:
         worker.terminate()
         worker.wait(30)
@@ -134,20 +135,20 @@ def train(families: list[str], registry_root: Path, threads: int, workdir: Path)
     return runs
 
 
-def score(family: str, run: dict, registry: Registry, reference) -> list[dict]:
-    """Every version of the family's model at the full protocol, with its minutes since the job was enqueued."""
+def score(name: str, run: dict, registry: Registry, reference, keys: tuple[str, ...] = QUALITY_KEYS) -> list[dict]:
+    """Every version of the run's model at the full protocol, with its minutes since the job was enqueued."""
     start = parse_time(run["enqueued_at"])
     curve = []
-    for version in registry.versions(f"fashion-{family}"):
-        directory = registry.path(f"fashion-{family}", version)
-        generator, metadata = checkpoint.load_generator(directory)
+    model = run["spec"]["model"]
+    for version in registry.versions(model):
+        generator, metadata = checkpoint.load_generator(registry.path(model, version))
         classes = len(metadata["classes"]) if metadata.get("classes") else 0
-        result = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N)
+        result = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N, prior=prior_of(metadata))
         minutes = (parse_time(metadata["created_at"]) - start).total_seconds() / 60
         point = {"version": version, "step": metadata["step"], "minutes": round(minutes, 2),
-                 **{k: result.get(k) for k in QUALITY_KEYS}}
+                 **{k: result.get(k) for k in keys}}
         curve.append(point)
-        print(f"  {family} {version} step {point['step']} at {point['minutes']} min: FD {point['fd']:.2f}, "
+        print(f"  {name} {version} step {point['step']} at {point['minutes']} min: FD {point['fd']:.2f}, "
               f"coverage {point['coverage']:.3f}", flush=True)
     return curve
 
@@ -270,7 +271,8 @@ def main() -> None:
             shutil.rmtree(args.scratch / f"fashion-{family}", ignore_errors=True)
         args.scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="quality-") as workdir:
-            runs |= train(families, args.scratch, args.threads, Path(workdir))
+            runs |= train({f: job_fields(f, BUDGETS[f]) for f in families}, args.scratch, args.threads,
+                          Path(workdir))
         save_runs(runs_file, runs)
         runs = json.loads(runs_file.read_text())
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from models import idx, metrics
 from models.evaluator import Extractor, load_evaluator, random_features
+from models.latents import NORMAL, Prior
 
 FULL_N = 10_000
 TRAINING_N = 2_000
@@ -92,8 +93,10 @@ def dataset_reference(images: torch.Tensor, description: str, limit: int = FULL_
 
 @torch.no_grad()
 def sample(generator: nn.Module, latent_dim: int, num_classes: int, n: int, seed: int = 0,
-           deadline: float | None = None, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Up to n images (N, C, H, W) from seeded latents, class-balanced when conditional; fewer at the deadline."""
+           deadline: float | None = None, device: torch.device | str = "cpu",
+           prior: Prior = NORMAL) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Up to n images (N, C, H, W) from seeded latents of `prior`, class-balanced when conditional; fewer at the
+    deadline."""
     rng = torch.Generator().manual_seed(seed)
     labels = torch.arange(num_classes).repeat((n + num_classes - 1) // num_classes)[:n] if num_classes else None
     chunks = []
@@ -101,7 +104,7 @@ def sample(generator: nn.Module, latent_dim: int, num_classes: int, n: int, seed
         if deadline is not None and chunks and time.monotonic() > deadline:
             break
         count = min(SAMPLE_BATCH, n - start)
-        z = torch.randn(count, latent_dim, generator=rng).to(device)
+        z = prior.sample(count, latent_dim, rng).to(device)
         y = labels[start : start + count].to(device) if labels is not None else None
         chunks.append(generator(z, y).float().cpu())
     images = torch.cat(chunks)
@@ -110,14 +113,14 @@ def sample(generator: nn.Module, latent_dim: int, num_classes: int, n: int, seed
 
 def evaluate(generator: nn.Module, latent_dim: int, num_classes: int, reference: Reference, n: int,
              seed: int = 0, time_budget_s: float | None = None, kid_subsets: int = 100,
-             device: torch.device | str = "cpu") -> dict[str, Any]:
+             device: torch.device | str = "cpu", prior: Prior = NORMAL) -> dict[str, Any]:
     """Every metric of one generator against `reference`, as a JSON-able dict."""
     start = time.monotonic()
     deadline = start + time_budget_s if time_budget_s else None
     was_training = generator.training
     generator.eval()
     try:
-        images, labels = sample(generator, latent_dim, num_classes, n, seed, deadline, device)
+        images, labels = sample(generator, latent_dim, num_classes, n, seed, deadline, device, prior)
     finally:
         generator.train(was_training)
     out: dict[str, Any] = {"extractor": reference.extractor.version, "reference": reference.description,
@@ -146,6 +149,7 @@ def evaluate(generator: nn.Module, latent_dim: int, num_classes: int, reference:
     # precision/recall/density/coverage compare equal numbers of real and generated samples
     pick = np.random.default_rng(seed).permutation(reference.features.shape[0])[: out["n"]]
     out |= metrics.prdc(reference.features[pick], fake)
+    out["diversity"] = metrics.mean_pairwise_distance(fake, seed=seed)
     if logits is not None:
         predictions = logits.argmax(1).numpy()
         histogram = metrics.class_histogram(predictions, logits.shape[1])

@@ -1,5 +1,5 @@
-"""A model's interface: what clients build requests against (latent size, class names in order, image shape),
-fixed by its first version, so that `latest` never changes what a request means.
+"""A model's interface: what clients build requests against (latent size and prior, class names in order, image
+shape), fixed by its first version, so that `latest` never changes what a request means.
 
 The interface is recorded in the model's `INTERFACE` record the first time anyone asks for it (the API taking
 a job, a worker starting one, the catalog loading a version), read from the oldest version then; deleting
@@ -13,18 +13,20 @@ from typing import Any
 
 from models.checkpoint import CheckpointError, read_metadata
 from models.idx import FASHION_MNIST_CLASSES
+from models.latents import prior_of
 from models.registry import Registry, VersionNotFound
 
 log = logging.getLogger(__name__)
 
 INTERFACE = "INTERFACE"
-FIELDS = ("latent_dim", "classes", "image")
+FIELDS = ("latent_dim", "latent_distribution", "classes", "image")
 SOME_CLASSES = "some classes"  # a conditional job whose class names only its worker learns, from the data
 
 
 def of_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     image = metadata["image"]
-    return {"latent_dim": int(metadata["latent_dim"]), "classes": metadata.get("classes") or None,
+    return {"latent_dim": int(metadata["latent_dim"]), "latent_distribution": prior_of(metadata).name,
+            "classes": metadata.get("classes") or None,
             "image": {"height": image["height"], "width": image["width"], "channels": image["channels"]}}
 
 
@@ -39,7 +41,7 @@ def of_spec(spec, class_names: list[str] | None = None) -> dict[str, Any]:
     if spec.arch.conditional:
         fixed_names = list(FASHION_MNIST_CLASSES) if spec.dataset.kind == "fashion-mnist" else SOME_CLASSES
         classes = class_names or fixed_names
-    return {"latent_dim": spec.latent_dim, "classes": classes,
+    return {"latent_dim": spec.latent_dim, "latent_distribution": spec.latent_distribution, "classes": classes,
             "image": {"height": spec.height, "width": spec.width, "channels": spec.channels}}
 
 
@@ -80,7 +82,7 @@ def fixed(registry: Registry, model: str) -> dict[str, Any] | None:
     """The interface of `model`, fixed by its first version; None for a model with no readable version yet."""
     recorded = registry.read_record(model, INTERFACE)
     if recorded is not None:
-        return recorded
+        return {"latent_distribution": "normal", **recorded}  # recorded before latent priors had a choice
     for version in registry.versions(model):
         try:
             first = of_metadata(read_metadata(registry.path(model, version)))

@@ -122,6 +122,16 @@ def prdc(real: np.ndarray, fake: np.ndarray, k_pr: int = 3, k_dc: int = 5) -> di
             "density": float(real_balls_per_fake.mean() / k_dc), "coverage": float(covered.mean())}
 
 
+def mean_pairwise_distance(features: np.ndarray, pairs: int = 100_000, seed: int = 0) -> float:
+    """Mean distance between two different samples, over random pairs: how far apart a set's samples are, so
+    that a generator whose samples are alike scores below the real images."""
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, features.shape[0], pairs)
+    # a uniform offset in 1..n-1 gives a uniformly drawn second index that never equals the first
+    second = (first + rng.integers(1, features.shape[0], pairs)) % features.shape[0]
+    return float(np.linalg.norm(features[first] - features[second], axis=1).mean())
+
+
 def class_histogram(predictions: np.ndarray, num_classes: int) -> np.ndarray:
     """Share of samples the classifier assigns to each class."""
     counts = np.bincount(np.asarray(predictions, dtype=np.int64), minlength=num_classes)[:num_classes]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from models.latents import seed_latents
+from models.latents import NORMAL, Prior
 
 CANDIDATES = 32  # random starts compared by pixel error before the descent
 FEATURE_WEIGHT = 0.1  # the features' share of the loss beside the pixels' MSE (bench/projection.py)
@@ -34,14 +34,15 @@ class Projection:
 
 def project(generator: nn.Module, target: torch.Tensor, latent_dim: int, label: torch.Tensor | None = None,
             discriminator: nn.Module | None = None, steps: int = 200, seconds: float = 30.0, seed: int = 0,
-            feature_weight: float = FEATURE_WEIGHT, lr: float = LEARNING_RATE) -> Projection:
+            feature_weight: float = FEATURE_WEIGHT, lr: float = LEARNING_RATE, prior: Prior = NORMAL) -> Projection:
     """`target` (C, H, W) in [-1, 1]; `label` a (1,) class index for conditional models. Stops after `steps`
-    steps or `seconds`, whichever comes first."""
+    steps or `seconds`, whichever comes first. The starts come from the version's `prior`, and every step stays
+    within its support (a uniform model's cube), so the latent is one the service accepts back."""
     started = time.perf_counter()
     target = target[None]
     labels = None if label is None else label.reshape(1)
     with torch.no_grad():
-        candidates = seed_latents(list(range(seed, seed + CANDIDATES)), latent_dim)
+        candidates = prior.seed_latents(list(range(seed, seed + CANDIDATES)), latent_dim)
         errors = (generator(candidates, None if labels is None else labels.expand(CANDIDATES)) - target)
         start = candidates[errors.pow(2).flatten(1).mean(1).argmin()]
         target_features = None if discriminator is None else discriminator.features(target, labels)
@@ -65,6 +66,8 @@ def project(generator: nn.Module, target: torch.Tensor, latent_dim: int, label: 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        with torch.no_grad():
+            z.copy_(prior.contain(z))
         result.steps = step + 1
         if time.perf_counter() - started > seconds:
             break

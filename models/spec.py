@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from models.architectures import ARCHITECTURES, Architecture
+from models.latents import PRIORS, Distribution
 from models.losses import OBJECTIVES
 from models.names import validate_model_name
 from models.optimizers import OptimizerChoice
@@ -90,6 +91,8 @@ class TrainSpec(BaseModel):
         None, description="side, or [height, width]; default: the data's own 28 for fashion-mnist, else 32")
     channels: Literal[1, 3] = 1
     latent_dim: Annotated[int, Field(ge=1, le=1024)] = 100
+    latent_distribution: Distribution = Field(
+        "normal", description="prior of the latents: " + "; ".join(f"{p.name}: {p.summary}" for p in PRIORS.values()))
     base_width: Annotated[int, Field(ge=4, le=256)] = 64
     upsample: Literal["transposed", "nearest"] = "transposed"
     kernel_size: Literal[4, 5] = 4

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from models.images import to_uint8
-from models.latents import seed_latents, truncate
+from models.latents import NORMAL, Prior, truncate
 from models.names import validate_model_name
 
 FORMATS = ("png", "idx")  # a folder of PNGs with labels.csv, or Fashion-MNIST's IDX files; both in a .tar.gz
@@ -72,12 +72,12 @@ def draw_labels(weights: list[float], n: int, first_seed: int) -> np.ndarray:
 
 
 def generate(generator: nn.Module, latent_dim: int, seeds: range, labels: np.ndarray | None, truncation: float,
-             device: torch.device, batch_size: int = BATCH_SIZE) -> Iterator[np.ndarray]:
+             device: torch.device, batch_size: int = BATCH_SIZE, prior: Prior = NORMAL) -> Iterator[np.ndarray]:
     """The images of `seeds` (with `labels`, one per seed, for a conditional generator), as (B, H, W, C) uint8
-    batches in order. fp32: the seed URLs serve fp32 or a precision probed to stay within a few levels of it."""
+    batches in order; each seed's latent drawn from the version's `prior`, as its seed URL draws it. fp32: the seed URLs serve fp32 or a precision probed to stay within a few levels of it."""
     for start in range(0, len(seeds), batch_size):
         batch = seeds[start : start + batch_size]
-        z = truncate(seed_latents(list(batch), latent_dim), truncation).to(device)  # (B, latent_dim)
+        z = truncate(prior.seed_latents(list(batch), latent_dim), truncation).to(device)  # (B, latent_dim)
         y = None if labels is None else torch.as_tensor(labels[start : start + len(batch)], device=device)
         with torch.inference_mode():
             yield to_uint8(generator(z, y))

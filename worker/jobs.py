@@ -21,6 +21,7 @@ from rq.job import Job
 from models import checkpoint, evaluations, interface, jobfiles
 from models.devices import resolve_device as _resolve_device
 from models.evaluation import FULL_N, evaluate as evaluate_generator
+from models.latents import prior_of
 from models.names import InvalidName
 from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec
@@ -222,7 +223,8 @@ def evaluate(model: str, version: str, n: int = FULL_N) -> dict[str, Any]:
                              settings.data_root_paths, seed=spec.seed)
     reference = reference_for(kind, data, settings.fashion_mnist_dir, settings.registry_dir)
     num_classes = len(metadata["classes"]) if metadata.get("classes") else 0
-    result = evaluate_generator(generator, metadata["latent_dim"], num_classes, reference, n, device=device)
+    result = evaluate_generator(generator, metadata["latent_dim"], num_classes, reference, n, device=device,
+                                prior=prior_of(metadata))
     result["version"], result["step"] = version, metadata.get("step")
     key = evaluations.write(settings.registry_dir, model, version, result)
     if job is not None:

@@ -19,6 +19,7 @@ from models.architectures import get_architecture
 from models.checkpoint import CheckpointError, read_metadata
 from models.evaluation import Reference, dataset_reference, evaluate, fashion_mnist_reference
 from models.evaluator import EvaluatorError
+from models.latents import prior_of
 from models.registry import Registry, VersionNotFound
 from models.spec import TrainSpec
 from worker.datasets import TrainingData
@@ -75,7 +76,8 @@ class Scorer:
             generator = generator_from_state(metadata, generator_state).to(self.device)
             num_classes = len(metadata["classes"]) if metadata.get("classes") else 0
             metrics = evaluate(generator, metadata["latent_dim"], num_classes, self.reference,
-                               self.spec.eval_samples, seed=0, time_budget_s=self.budget_s, device=self.device)
+                               self.spec.eval_samples, seed=0, time_budget_s=self.budget_s, device=self.device,
+                               prior=prior_of(metadata))
         except (EvaluatorError, ValueError, RuntimeError, OSError) as e:
             log.warning("could not score %s at step %s: %s", self.spec.model, metadata.get("step"), e)
             return {"error": f"evaluation failed: {e}", "flags": []}

@@ -20,6 +20,7 @@ from models import dataset_archive, dataset_store
 from models.checkpoint import CheckpointError, load_generator, weights_sha256
 from models.devices import resolve_device
 from models.names import InvalidName
+from models.latents import prior_of
 from models.registry import VersionNotFound
 from models.synthesis import SynthesisSpec, draw_labels, generate
 from worker.job_record import JobRecord
@@ -55,7 +56,8 @@ def make_dataset(spec_dict: dict[str, Any]) -> dict[str, Any]:
         raise
     labels = draw_labels(spec.weights, spec.n, spec.first_seed) if spec.weights else None
     facts = dataset_archive.manifest(spec, metadata, weights_sha256(metadata), labels)
-    batches = generate(generator, int(metadata["latent_dim"]), spec.seeds, labels, spec.truncation, device)
+    batches = generate(generator, int(metadata["latent_dim"]), spec.seeds, labels, spec.truncation, device,
+                       prior=prior_of(metadata))
     started = last_report = time.monotonic()
 
     def progress(done: int) -> None:

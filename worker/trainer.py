@@ -20,7 +20,7 @@ from torch import nn
 
 from models import checkpoint, devices, images as imaging, penalties
 from models.architectures import get_architecture, mixes_samples
-from models.latents import seed_latents
+from models.latents import PRIORS
 from models.losses import get_objective
 from models.optimizers import apply_hyperparameters, build_optimizer
 from models.spec import TrainSpec
@@ -147,6 +147,7 @@ class Trainer:
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (the scaler is then a no-op)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.rng = torch.Generator(device="cpu").manual_seed(spec.seed)  # data order and latents
+        self.prior = PRIORS[spec.latent_distribution]
         self.step = 0
         self.versions: list[str] = []
         self.window = MetricsWindow()
@@ -169,7 +170,8 @@ class Trainer:
         else:
             count, labels = SAMPLE_COLUMNS * SAMPLE_COLUMNS, None
         # seeds far from the ones users try first, so samples are held out from casual use
-        return seed_latents(list(range(10_000, 10_000 + count)), self.spec.latent_dim).to(self.device), labels
+        seeds = list(range(10_000, 10_000 + count))
+        return self.prior.seed_latents(seeds, self.spec.latent_dim).to(self.device), labels
 
     # state for checkpoints and resuming
 
@@ -185,7 +187,8 @@ class Trainer:
         tensors["rng.torch"] = torch.get_rng_state()
         info = {"step": str(self.step), "opt_g": opt_g_info, "opt_d": opt_d_info,
                 "architecture": self.spec.architecture, "generator_config": json.dumps(self.config, sort_keys=True),
-                "opt_g_name": self.opt_choice["g"].name, "opt_d_name": self.opt_choice["d"].name}
+                "opt_g_name": self.opt_choice["g"].name, "opt_d_name": self.opt_choice["d"].name,
+                "latent_distribution": self.spec.latent_distribution}
         return tensors, info
 
     def _load_state(self, tensors: dict[str, torch.Tensor], info: dict[str, str]) -> None:
@@ -200,6 +203,10 @@ class Trainer:
             saved = json.loads(info["generator_config"])
             diff = {k: (saved.get(k), v) for k, v in json.loads(json.dumps(self.config)).items() if saved.get(k) != v}
             raise ValueError(f"cannot resume: the version's networks differ from this job's (saved, asked): {diff}")
+        saved_prior = info.get("latent_distribution", "normal")
+        if saved_prior != self.spec.latent_distribution:
+            raise ValueError(f"cannot resume: the version drew {saved_prior} latents, "
+                             f"this job asks for {self.spec.latent_distribution}")
         for network in ("g", "d"):
             saved_name = info.get(f"opt_{network}_name")
             if saved_name and saved_name != self.opt_choice[network].name:
@@ -233,7 +240,7 @@ class Trainer:
         return real, (self.labels[index] if self.num_classes else None)
 
     def _latents(self, count: int) -> torch.Tensor:
-        return torch.randn(count, self.spec.latent_dim, generator=self.rng).to(self.device)
+        return self.prior.sample(count, self.spec.latent_dim, self.rng).to(self.device)
 
     def _d_input(self, images: torch.Tensor) -> torch.Tensor:
         p = self.spec.d_input_dropout
@@ -383,6 +390,7 @@ class Trainer:
             "objective": self.spec.objective_name,
             "generator_config": self.config,
             "latent_dim": self.spec.latent_dim,
+            "latent_distribution": self.spec.latent_distribution,
             "image": {"height": self.spec.height, "width": self.spec.width, "channels": self.spec.channels},
             "classes": self.data.class_names if self.num_classes else None,
             "step": self.step,

@@ -15,6 +15,7 @@ from app.schemas import AliasIn, ModelsOut, ModelSummary
 from app.serving.catalog import Catalog
 from models.architectures import get_architecture
 from models.checkpoint import SAMPLES, CheckpointError, read_metadata, weights_sha256
+from models.latents import prior_of
 from models.names import InvalidName
 from models.provenance import Provenance
 from models.registry import VersionNotFound
@@ -30,7 +31,8 @@ def _summary(catalog: Catalog, name: str, info: dict[str, dict[str, Any]]) -> Mo
     meta = info[latest]["metadata"]
     return ModelSummary(name=name, latest=latest, best=catalog.registry.best(name), versions=list(info),
                         conditional=bool(meta.get("classes")), classes=meta.get("classes"),
-                        latent_dim=meta["latent_dim"], image=meta["image"], architecture=meta["architecture"],
+                        latent_dim=meta["latent_dim"], latent_distribution=prior_of(meta).name, image=meta["image"],
+                        architecture=meta["architecture"],
                         truncates=get_architecture(meta["architecture"]).truncates)
 
 

@@ -1,7 +1,8 @@
 """A request's rows as a job's inputs: seeds, latents checked against the version, and class labels.
 
 Every check a client can fail raises InvalidRequest naming the field, before any forward runs. `version` is
-anything with the version's `name`, `latent_dim` and `classes`: the API's catalog entry or a runner's version.
+anything with the version's `name`, `latent_dim`, `classes` and `metadata`: the API's catalog entry or a
+runner's version.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from app.errors import InvalidRequest
 from models import arithmetic
 from models.architectures import get_architecture
-from models.latents import seed_latents, walk, walk_labels
+from models.latents import prior_of, walk_labels
 
 MAX_ABS_LATENT = 1e3  # a Gaussian prior never comes near; larger values only overflow
 
@@ -24,7 +25,8 @@ def random_seeds(n: int) -> list[int]:
 
 
 def checked_latents(rows: list[list[float]], version, field: str) -> np.ndarray:
-    """(n, latent_dim) float32 latents of the right size, finite and within +-MAX_ABS_LATENT."""
+    """(n, latent_dim) float32 latents of the right size, finite, within +-MAX_ABS_LATENT and within the
+    support of the version's prior (the cube [-1, 1]^d for a uniform one)."""
     for i, row in enumerate(rows):
         if len(row) != version.latent_dim:
             raise InvalidRequest(f"{field}.{i}", f"latent has {len(row)} values; model {version.name!r} "
@@ -32,6 +34,12 @@ def checked_latents(rows: list[list[float]], version, field: str) -> np.ndarray:
     latents = np.asarray(rows, dtype=np.float64)
     if not np.isfinite(latents).all() or np.abs(latents).max() > MAX_ABS_LATENT:
         raise InvalidRequest(field, f"latent values must be finite numbers within +-{MAX_ABS_LATENT:g}")
+    prior = prior_of(version.metadata)
+    if prior.bound is not None and np.abs(latents).max() > prior.bound:
+        row, column = np.unravel_index(np.abs(latents).argmax(), latents.shape)
+        raise InvalidRequest(f"{field}.{row}", f"model {version.name!r} draws its latents from the {prior.summary}: "
+                             f"value {latents[row, column]:g} at index {column} is outside [-{prior.bound:g}, "
+                             f"{prior.bound:g}]")
     return latents.astype(np.float32)
 
 
@@ -97,13 +105,14 @@ def point_latent(seed: int | None, latent: list[float] | None, version, field: s
     """One point of the latent space, given by its seed or by its values."""
     if latent is not None:
         return torch.from_numpy(checked_latents([latent], version, field)[0])
-    return seed_latents([seed], version.latent_dim)[0]
+    return prior_of(version.metadata).seed_latents([seed], version.latent_dim)[0]
 
 
-def walk_inputs(version, start, end, steps: int, method: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """A walk's latents and, for conditional models, class vectors walked the same way."""
-    z = walk(point_latent(start.seed, start.latent, version, "start.latent"),
-             point_latent(end.seed, end.latent, version, "end.latent"), steps, method)
+def walk_inputs(version, start, end, steps: int, method: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A walk's latents, by `method` or else the prior's own, and for conditional models class vectors walked
+    the same way. A slerp of a uniform model is clipped to its cube (models/latents.py)."""
+    z = prior_of(version.metadata).walk(point_latent(start.seed, start.latent, version, "start.latent"),
+                                        point_latent(end.seed, end.latent, version, "end.latent"), steps, method)
     labels = None
     if version.classes or start.label is not None or end.label is not None:
         first = label_indices(None if start.label is None else [start.label], 1, version, "start.label")
@@ -115,16 +124,18 @@ def walk_inputs(version, start, end, steps: int, method: str) -> tuple[np.ndarra
 def arithmetic_inputs(version, body) -> tuple[np.ndarray, list[int] | None, torch.Tensor, int]:
     """Each term's mean latent, the result and its variations, in that order, with their labels; the result's
     latent; and the number of terms. The result's class is the request's, else the last positive term's."""
+    prior = prior_of(version.metadata)
     means, term_labels = [], []
     for i, term in enumerate(body.terms):
-        group = (seed_latents(term.seeds, version.latent_dim) if term.seeds is not None
+        group = (prior.seed_latents(term.seeds, version.latent_dim) if term.seeds is not None
                  else torch.from_numpy(checked_latents(term.latents, version, f"terms.{i}.latents")))
         means.append(group.mean(0))
         term_labels.append(label_indices(None if term.label is None else [term.label], 1, version,
                                          f"terms.{i}.label"))
-    result = arithmetic.combine(torch.stack(means), [t.weight for t in body.terms])
-    latents = torch.cat([torch.stack(means), result[None],
-                         arithmetic.variations(result, body.variations, body.variation_scale, body.seed)])
+    # A - B + C of points of a uniform cube can leave it: the result and its variations are clipped back
+    result = prior.contain(arithmetic.combine(torch.stack(means), [t.weight for t in body.terms]))
+    variations = arithmetic.variations(result, body.variations, body.variation_scale, body.seed)
+    latents = torch.cat([torch.stack(means), result[None], prior.contain(variations)])
     if body.label is not None:
         result_label = label_indices([body.label], 1, version, "label")
     else:

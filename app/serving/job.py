@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from models.latents import seed_latents, truncate
+from models.latents import Prior, truncate
 
 
 @dataclass(eq=False)
@@ -109,18 +109,19 @@ class FeatureJob:
 JOBS = {job.op: job for job in (Job, FeatureJob)}
 
 
-def batch_inputs(jobs: list[Job], latent_dim: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The jobs' rows as one (rows, latent_dim) batch of latents, each job's truncation applied, and their
-    labels as one tensor; seeds are drawn together, as one seed URL after another make most batches."""
+def batch_inputs(jobs: list[Job], latent_dim: int, prior: Prior) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The jobs' rows as one (rows, latent_dim) batch of latents, seeds drawn from the version's `prior` and
+    each job's truncation applied, and their labels as one tensor; seeds are drawn together, as one seed URL
+    after another make most batches."""
     if all(job.seeds is not None for job in jobs):
-        z = seed_latents([seed for job in jobs for seed in job.seeds], latent_dim)
+        z = prior.seed_latents([seed for job in jobs for seed in job.seeds], latent_dim)
         start = 0
         for job in jobs:
             if job.truncation != 1.0:  # the same values as truncate() gives the job's rows alone
                 z[start : start + job.rows] = truncate(z[start : start + job.rows], job.truncation)
             start += job.rows
     else:
-        z = torch.cat([truncate(seed_latents(job.seeds, latent_dim) if job.seeds is not None
+        z = torch.cat([truncate(prior.seed_latents(job.seeds, latent_dim) if job.seeds is not None
                                 else torch.from_numpy(job.latents), job.truncation) for job in jobs])
     first = jobs[0].labels
     if first is None:

@@ -30,7 +30,7 @@ from torch import nn
 from app.serving.graphs import graph_forward
 from models import images as imaging
 from models.devices import PRECISIONS, cpu_has_native_bf16
-from models.latents import seed_latents
+from models.latents import NORMAL, Prior
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +145,9 @@ def _rowwise(module: nn.Module) -> nn.Module:
     return module
 
 
-def _probe_inputs(latent_dim: int, classes: list[str] | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    z = seed_latents(PROBE_SEEDS, latent_dim)
+def _probe_inputs(latent_dim: int, classes: list[str] | None,
+                  prior: Prior = NORMAL) -> tuple[torch.Tensor, torch.Tensor | None]:
+    z = prior.seed_latents(PROBE_SEEDS, latent_dim)  # what the version is served: its own prior's latents
     labels = torch.arange(len(PROBE_SEEDS)) % len(classes) if classes else None
     return z, labels
 
@@ -190,12 +191,14 @@ def precision_candidates(setting: str, device: torch.device) -> list[str]:
 
 
 def prepare(generator: nn.Module, device: torch.device, latent_dim: int, classes: list[str] | None,
-            precision: str = "auto", tolerance: int = PRECISION_TOLERANCE, trace: bool = True) -> Prepared:
+            precision: str = "auto", tolerance: int = PRECISION_TOLERANCE, trace: bool = True,
+            prior: Prior = NORMAL) -> Prepared:
     """Choose precision and layout by the probes above; `precision` other than auto is still probed for
     faithfulness, and falls back to fp32 when its images drift more than `tolerance`. `trace=False` keeps the
-    eager computation (what a graph's bytes are compared with)."""
+    eager computation (what a graph's bytes are compared with). The probe draws latents of the version's
+    `prior`."""
     generator = generator.eval().requires_grad_(False).to(memory_format=torch.channels_last)
-    z, labels = _probe_inputs(latent_dim, classes)
+    z, labels = _probe_inputs(latent_dim, classes, prior)
     reference = _runner(generator, device, "fp32")(z, labels)
     for candidate in precision_candidates(precision, device):
         try:

@@ -23,7 +23,7 @@ from app.serving.prepare import Prepared, prepare
 from models import images as imaging
 from models import inspection, projection
 from models.checkpoint import has_discriminator, load_discriminator, load_generator
-from models.latents import seed_latents
+from models.latents import prior_of
 from models.registry import Registry
 
 NETWORKS = {"generator": load_generator, "discriminator": load_discriminator}  # a version's fp32 modules by role
@@ -65,7 +65,7 @@ class Runner:
         if loaded is None:
             generator, metadata = load_generator(self.registry.path(model, version), self.device)
             prepared = prepare(generator, self.device, int(metadata["latent_dim"]), metadata.get("classes"),
-                               self.precision_for(model))
+                               self.precision_for(model), prior=prior_of(metadata))
             loaded = self._loaded[key] = Loaded(model, version, metadata, prepared)
         return loaded
 
@@ -80,7 +80,7 @@ class Runner:
 
     def images(self, loaded: Loaded, jobs: list[Job]) -> np.ndarray:
         """Every job's rows, in one forward where the version allows it -> (rows, H, W, C) uint8."""
-        return loaded.prepared.images(*batch_inputs(jobs, loaded.latent_dim))
+        return loaded.prepared.images(*batch_inputs(jobs, loaded.latent_dim, prior_of(loaded.metadata)))
 
     def network(self, model: str, version: str, role: str) -> tuple[torch.nn.Module, dict[str, Any]]:
         """The version's fp32 generator or discriminator (`role`) and its metadata, loaded on first use."""
@@ -101,7 +101,7 @@ class Runner:
         target = imaging.from_uint8(torch.from_numpy(image[None])).to(self.device)[0]
         labels = None if label is None else torch.tensor(label, device=self.device)
         found = projection.project(generator, target, int(metadata["latent_dim"]), labels, discriminator, steps,
-                                   seconds)
+                                   seconds, prior=prior_of(metadata))
         reconstruction = imaging.to_uint8(found.image[None])[0]
         error = float(np.mean((reconstruction.astype(np.float32) / 255 - image.astype(np.float32) / 255) ** 2))
         return reconstruction, {"latent": found.latent.cpu().tolist(), "losses": found.losses, "steps": found.steps,
@@ -136,7 +136,10 @@ class Runner:
         (C, H, W). UnknownLayer for a name the generator lacks."""
         generator, metadata = self.network(model, version, "generator")
         latent_dim = int(metadata["latent_dim"])
-        z = seed_latents([seed], latent_dim) if latent is None else torch.tensor([latent], dtype=torch.float32)
+        if latent is None:
+            z = prior_of(metadata).seed_latents([seed], latent_dim)
+        else:
+            z = torch.tensor([latent], dtype=torch.float32)
         labels = None if label is None else torch.tensor([label], dtype=torch.int64, device=self.device)
         layer = layer or inspection.layer_names(generator)[0]
         picture, shapes = inspection.layer_maps(generator, z.to(self.device), labels, layer)

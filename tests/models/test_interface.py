@@ -23,10 +23,28 @@ def test_a_model_without_versions_has_no_interface_yet(tmp_path):
 
 
 def test_differences_name_each_field_with_both_values():
-    fixed = {"latent_dim": 100, "classes": ["a", "b"], "image": {"height": 28, "width": 28, "channels": 1}}
-    other = {"latent_dim": 100, "classes": ["b", "a"], "image": {"height": 32, "width": 32, "channels": 1}}
-    assert interface.differences(fixed, other) == ["classes: ['b', 'a'], not ['a', 'b']", "image: 32x32x1, not 28x28x1"]
+    fixed = {"latent_dim": 100, "latent_distribution": "normal", "classes": ["a", "b"],
+             "image": {"height": 28, "width": 28, "channels": 1}}
+    other = {"latent_dim": 100, "latent_distribution": "uniform", "classes": ["b", "a"],
+             "image": {"height": 32, "width": 32, "channels": 1}}
+    assert interface.differences(fixed, other) == ["latent_distribution: uniform, not normal",
+                                                   "classes: ['b', 'a'], not ['a', 'b']", "image: 32x32x1, not 28x28x1"]
     assert interface.differences(fixed, {**fixed, "classes": interface.SOME_CLASSES}) == []
+
+
+def test_a_job_with_another_latent_distribution_is_refused(tmp_path):
+    train_tiny(tmp_path, "m", "dcgan", steps=2)
+    spec = _spec(architecture="dcgan", latent_distribution="uniform")
+    with pytest.raises(interface.InterfaceChanged, match="latent_distribution: uniform, not normal"):
+        interface.refuse_changes(Registry(tmp_path), spec)
+
+
+def test_an_interface_recorded_before_latent_priors_reads_as_normal(tmp_path):
+    registry = Registry(tmp_path)
+    train_tiny(tmp_path, "m", "dcgan", steps=2)
+    recorded = {k: v for k, v in interface.fixed(registry, "m").items() if k != "latent_distribution"}
+    registry.write_record("m", interface.INTERFACE, recorded)
+    assert interface.fixed(registry, "m")["latent_distribution"] == "normal"
 
 
 def _spec(**fields):

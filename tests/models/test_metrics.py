@@ -86,3 +86,13 @@ def test_label_accuracy_is_reported_per_requested_class():
     out = metrics.label_accuracy(np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 3)
     assert out["mean"] == pytest.approx(0.75)
     assert out["per_class"] == [0.5, 1.0, None]
+
+
+def test_mean_pairwise_distance_is_zero_for_one_repeated_sample_and_grows_with_spread():
+    same = np.ones((50, 4))
+    assert metrics.mean_pairwise_distance(same) == 0.0
+    two = np.array([[0.0, 0.0], [3.0, 4.0]])
+    assert metrics.mean_pairwise_distance(two) == pytest.approx(5.0)  # never a sample against itself
+    rng = np.random.default_rng(0)
+    assert metrics.mean_pairwise_distance(rng.normal(size=(500, 8)) * 2) > metrics.mean_pairwise_distance(
+        rng.normal(size=(500, 8)))

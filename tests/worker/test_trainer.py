@@ -62,6 +62,24 @@ def test_resuming_from_a_checkpoint_continues_where_it_stopped():
         assert torch.allclose(value, rest[-1].generator_state[key], atol=1e-6), key
 
 
+def test_a_uniform_prior_trains_on_latents_of_the_cube_and_is_recorded():
+    published = []
+    trainer = _trainer(_spec(latent_distribution="uniform"), published)
+    drawn = trainer._latents(256)
+    assert drawn.abs().max() <= 1.0 and drawn.min() < -0.9 and trainer.fixed_z.abs().max() <= 1.0
+    trainer.run()
+    assert published[-1].metadata["latent_distribution"] == "uniform"
+
+
+def test_resuming_with_another_prior_is_refused():
+    part = []
+    _trainer(_spec(steps=2), part).run()
+    with pytest.raises(ValueError, match="drew normal latents, this job asks for uniform"):
+        Trainer(_spec(steps=4, latent_distribution="uniform"), synthetic(32, 32, 1, count=64),
+                Callbacks(publish=lambda c: "x"), torch.device("cpu"),
+                resume=(part[0].training_state, part[0].training_info))
+
+
 def test_cancellation_stops_early_and_publishes_what_it_has():
     published = []
     result = _trainer(_spec(steps=50), published, should_stop=lambda: True).run()
