@@ -19,8 +19,8 @@ from rq import get_current_job
 from models import dataset_archive, dataset_store
 from models.checkpoint import CheckpointError, load_generator, weights_sha256
 from models.devices import resolve_device
-from models.names import InvalidName
 from models.latents import prior_of
+from models.names import InvalidName
 from models.registry import VersionNotFound
 from models.synthesis import SynthesisSpec, draw_labels, generate
 from worker.job_record import JobRecord
