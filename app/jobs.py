@@ -1,4 +1,4 @@
-"""The job queue client: enqueues training, evaluation and dataset jobs for the worker by dotted path, reads their state back.
+"""The job queue client: enqueues training, evaluation, dataset and projection jobs for the worker by dotted path, reads their state back.
 
 The app never imports the worker; they meet in Redis (the job, its meta) and in the registry directory.
 """
@@ -29,6 +29,7 @@ from models.synthesis import SynthesisSpec
 TRAIN_FUNCTION = "worker.jobs.train"
 EVALUATE_FUNCTION = "worker.jobs.evaluate"
 DATASET_FUNCTION = "worker.synthesis.make_dataset"
+PROJECTION_FUNCTION = "worker.projection.project"
 EVALUATE_TIMEOUT_S = 3 * 3600  # 10k samples of a large model on a slow CPU, with room to spare
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 RESULT_TTL_S = 7 * 24 * 3600
@@ -95,6 +96,13 @@ class JobQueue:
                              f"dataset of {spec.n} images of {spec.model!r} version {spec.version}",
                              {"model": spec.model, "versions": [spec.version], "kind": "dataset",
                               "dataset_spec": spec.model_dump(mode="json"), "owner": owner}, self.retries)
+
+    def submit_projection(self, spec: dict[str, Any], queue: str | None = None, owner: str | None = None) -> str:
+        """`spec`: what worker.projection.project takes (model, pinned version, base64 PNG, label, steps, seconds)."""
+        return self._enqueue(PROJECTION_FUNCTION, (spec,), queue, self.job_timeout_s,
+                             f"project an image into {spec['model']!r} version {spec['version']}",
+                             {"model": spec["model"], "versions": [spec["version"]], "kind": "projection",
+                              "owner": owner}, self.retries)
 
     def _fetch(self, job_id: str) -> Job:
         try:

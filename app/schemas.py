@@ -263,7 +263,7 @@ class JobProgress(BaseModel):
 
 class JobOut(BaseModel):
     id: str
-    kind: Literal["training", "evaluation", "dataset"] = "training"
+    kind: Literal["training", "evaluation", "dataset", "projection"] = "training"
     status: Literal["queued", "started", "finished", "failed", "canceled"]
     model: str | None
     progress: JobProgress | None
@@ -329,6 +329,18 @@ class ProjectRequest(Strict):
     seconds: Annotated[float, Field(gt=0, le=MAX_PROJECTION_SECONDS)] = 10.0
 
 
+MAX_JOB_PROJECTION_STEPS = 20_000  # a projection job's bounds: hours of a worker at most
+MAX_JOB_PROJECTION_SECONDS = 3_600.0
+
+
+class ProjectionJobRequest(ProjectRequest):
+    """A long projection, run as a job on the workers."""
+
+    steps: Annotated[int, Field(ge=1, le=MAX_JOB_PROJECTION_STEPS)] = 2_000
+    seconds: Annotated[float, Field(gt=0, le=MAX_JOB_PROJECTION_SECONDS)] = 600.0
+    queue: str | None = Field(None, max_length=64, description="queue to run on, one of the API's GAN_QUEUES")
+
+
 class ProjectOut(BaseModel):
     model: str
     version: str
@@ -370,3 +382,19 @@ class DatasetOut(JobOut):
     expires_at: str | None = None
     bytes: int | None = None
     expired: bool = False
+
+
+class ProjectionResult(BaseModel):
+    latent: list[float]
+    label: str | None
+    reconstruction_png_base64: str
+    mse: float
+    loss: str
+    steps: int
+    seconds: float
+    losses_every: int = Field(description="`losses` holds every this-many steps' loss")
+    losses: list[dict[str, float]]
+
+
+class ProjectionOut(JobOut):
+    result: ProjectionResult | None = Field(None, description="once the job has finished")

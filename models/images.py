@@ -54,7 +54,7 @@ def decode_png(data: bytes, height: int, width: int, channels: int) -> np.ndarra
                 raise ValueError(f"the image is a {image.mode} PNG; this model takes {channels}-channel images: "
                                  f"save it as {wanted}")
             pixels = np.asarray(image.convert(image.mode), dtype=np.uint8)
-    except (OSError, SyntaxError, Image.DecompressionBombError) as e:  # Pillow's errors for a damaged file
+    except (OSError, SyntaxError, Image.DecompressionBombError):  # Pillow's errors for a damaged file
         raise ValueError("the PNG cannot be read: the file is damaged or cut short") from None
     return pixels.reshape(height, width, channels)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -34,10 +35,12 @@ class Projection:
 
 def project(generator: nn.Module, target: torch.Tensor, latent_dim: int, label: torch.Tensor | None = None,
             discriminator: nn.Module | None = None, steps: int = 200, seconds: float = 30.0, seed: int = 0,
-            feature_weight: float = FEATURE_WEIGHT, lr: float = LEARNING_RATE, prior: Prior = NORMAL) -> Projection:
+            feature_weight: float = FEATURE_WEIGHT, lr: float = LEARNING_RATE, prior: Prior = NORMAL,
+            on_step: Callable[[int, dict[str, float]], bool] | None = None) -> Projection:
     """`target` (C, H, W) in [-1, 1]; `label` a (1,) class index for conditional models. Stops after `steps`
     steps or `seconds`, whichever comes first. The starts come from the version's `prior`, and every step stays
-    within its support (a uniform model's cube), so the latent is one the service accepts back."""
+    within its support (a uniform model's cube), so the latent is one the service accepts back. `on_step(step,
+    losses)` is told of every step and stops the search by answering False (a canceled job)."""
     started = time.perf_counter()
     target = target[None]
     labels = None if label is None else label.reshape(1)
@@ -69,7 +72,7 @@ def project(generator: nn.Module, target: torch.Tensor, latent_dim: int, label: 
         with torch.no_grad():
             z.copy_(prior.contain(z))
         result.steps = step + 1
-        if time.perf_counter() - started > seconds:
+        if time.perf_counter() - started > seconds or (on_step is not None and on_step(step + 1, record) is False):
             break
     with torch.no_grad():
         result.image = generator(result.latent[None], labels)[0]

@@ -11,14 +11,11 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from app.deps import CatalogDep, QueueDep, SettingsDep
 from app.errors import InvalidRequest, NotFound
-from app.routes.train import check_queue
+from app.job_inputs import check_queue, pinned_version
 from app.schemas import DatasetOut, DatasetRequest, JobAccepted, JobId
 from app.security import Expensive, JobAccess, WriteAccess, check_may_cancel
 from models import dataset_store
 from models.architectures import get_architecture
-from models.checkpoint import CheckpointError, read_metadata
-from models.names import InvalidName
-from models.registry import Registry, VersionNotFound
 from models.synthesis import MAX_SEED, SynthesisSpec
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -29,17 +26,6 @@ def check_size(n: int, limit: int) -> None:
         raise InvalidRequest("n", f"{n} images is more than this service makes in one dataset ({limit}, "
                                   "GAN_DATASET_MAX_IMAGES): ask for fewer, or make several datasets with "
                                   "separate seed ranges (first_seed)")
-
-
-def pinned_version(registry: Registry, model: str, version: str) -> tuple[str, dict[str, Any]]:
-    """The concrete version `version` names and its metadata; 404 for an unknown or unreadable one."""
-    try:
-        pinned = registry.resolve(model, version)
-        return pinned, read_metadata(registry.path(model, pinned))
-    except (InvalidName, VersionNotFound) as e:
-        raise NotFound(str(e)) from None
-    except CheckpointError as e:
-        raise NotFound(f"version {version} of {model!r} cannot be read: {e}") from None
 
 
 def class_weights(classes: dict[str, float] | list[float] | None, model: str,

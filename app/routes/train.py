@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.deps import CatalogDep, QueueDep, SettingsDep
 from app.errors import InvalidRequest
+from app.job_inputs import check_queue
 from app.schemas import JobAccepted, JobId, JobOut, JobsOut, TrainRequest
 from app.security import Expensive, JobAccess, WriteAccess, check_may_cancel
 from models import interface
@@ -48,14 +49,6 @@ def check_interface(spec: TrainSpec, registry: Registry) -> None:
         interface.refuse_changes(registry, spec)
     except interface.InterfaceChanged as e:
         raise InvalidRequest("model", str(e)) from None
-
-
-def check_queue(name: str | None, settings) -> str:
-    if name is None:
-        return settings.queue_names[0]
-    if name not in settings.queue_names:
-        raise InvalidRequest("queue", f"unknown queue {name!r}; valid: {', '.join(settings.queue_names)}")
-    return name
 
 
 @router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a training job")

@@ -111,3 +111,32 @@ def test_gan_dataset_submits_follows_and_downloads_resuming_a_cut_off_download(s
     result = CliRunner().invoke(gan, ["dataset", "--job", job_id, "--out", str(resumed), "--api", api])
     assert result.exit_code == 0, result.output
     assert resumed.read_bytes() == whole
+
+
+def test_a_long_projection_runs_as_a_job_and_its_latent_walks(stack):
+    """Projection jobs share this module's worker: the image is the model's own seed 7 of class bar-3."""
+    client, _, worker_log = stack
+    png = client.get("/models/tiny-cond/seeds/7.png", params={"label": "bar-3"}).content
+    bad = client.post("/projections", data={"model": "tiny-cond", "label": "bar-3"},
+                      files={"image": ("small.png", png[:20], "image/png")})
+    assert bad.status_code == 422 and "image" in bad.text
+    r = client.post("/projections", data={"model": "tiny-cond", "label": "bar-3", "steps": "1500"},
+                    files={"image": ("seed7.png", png, "image/png")})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+
+    def finished():
+        status = client.get(f"/projections/{job_id}").json()
+        assert status["status"] not in ("failed", "canceled"), (status, worker_log.read_text()[-3000:])
+        return status if status["status"] == "finished" else None
+
+    status = wait_until(finished, timeout=120, interval=0.3, what=f"projection job {job_id}")
+    result = status["result"]
+    assert status["kind"] == "projection" and result["steps"] == 1500 and result["label"] == "bar-3"
+    assert result["losses_every"] == 2 and len(result["losses"]) == 750  # thinned to at most 1,000 points
+    assert len(result["latent"]) == 100 and result["mse"] < 0.01
+    walk = client.post("/interpolate", json={"model": "tiny-cond", "start": {"latent": result["latent"],
+                       "label": "bar-3"}, "end": {"seed": 7, "label": "bar-3"}, "steps": 3, "format": "json"})
+    assert walk.status_code == 200, walk.text
+    dataset_job = client.post("/datasets", json={**REQUEST, "n": 1}).json()["id"]
+    assert client.get(f"/projections/{dataset_job}").status_code == 404
