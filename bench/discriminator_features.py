@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--registry", type=Path, default=REPO / "models" / "shipped")
     parser.add_argument("--conditional-label", type=int, default=0, help="the class a cdcgan's D is shown")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "models" / "discriminator-features.json")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality" / "discriminator-features.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
