@@ -141,9 +141,9 @@ def test_a_worker_killed_while_writing_a_checkpoint_leaves_no_half_written_versi
 
     client, workers, registry, redis = stack
     workers.start()
-    # large enough checkpoints that writing one takes a while, and one every few steps
+    # large enough checkpoints that writing one takes a while, and one every few steps; no scoring between them
     job = {**JOB, "model": "midwrite", "image_size": 64, "base_width": 32, "batch_size": 4, "steps": 30,
-           "checkpoint_every": 3}
+           "checkpoint_every": 3, "eval_samples": 0}
     job_id = client.post("/train", json=job).json()["id"]
     model_dir = registry.root / "midwrite"
 
