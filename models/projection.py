@@ -14,9 +14,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
+from models.images import to_uint8
 from models.latents import NORMAL, Prior
 
 CANDIDATES = 32  # random starts compared by pixel error before the descent
@@ -31,6 +33,11 @@ class Projection:
     losses: list[dict[str, float]] = field(default_factory=list)  # per step: total, pixels, features
     steps: int = 0
     seconds: float = 0.0
+    loss: str = "pixels"  # what the search minimised
+
+    def pixels(self) -> np.ndarray:
+        """The rendering as (H, W, C) uint8."""
+        return to_uint8(self.image[None])[0]
 
 
 def project(generator: nn.Module, target: torch.Tensor, latent_dim: int, label: torch.Tensor | None = None,
@@ -52,7 +59,8 @@ def project(generator: nn.Module, target: torch.Tensor, latent_dim: int, label: 
         scale = None if target_features is None else target_features.pow(2).mean().clamp_min(1e-8)
     z = start.clone()[None].requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=lr)
-    result = Projection(latent=start.clone(), image=torch.empty(0))
+    result = Projection(latent=start.clone(), image=torch.empty(0),
+                        loss="pixels" if discriminator is None else "pixels + discriminator features")
     best = float("inf")
     for step in range(steps):
         image = generator(z, labels)
@@ -78,3 +86,8 @@ def project(generator: nn.Module, target: torch.Tensor, latent_dim: int, label: 
         result.image = generator(result.latent[None], labels)[0]
     result.seconds = time.perf_counter() - started
     return result
+
+
+def pixel_mse(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean squared error of two uint8 images, on pixels in [0, 1]."""
+    return float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2) / 255**2)

@@ -9,7 +9,6 @@ import os
 import time
 from typing import Any
 
-import numpy as np
 import torch
 from rq import get_current_job
 
@@ -66,12 +65,11 @@ def project(spec: dict[str, Any]) -> dict[str, Any]:
 
     found = projection.project(generator, target, int(metadata["latent_dim"]), label, discriminator, spec["steps"],
                                spec["seconds"], prior=prior_of(metadata), on_step=on_step)
-    reconstruction = imaging.to_uint8(found.image[None])[0]
+    reconstruction = found.pixels()
     every = max(1, -(-len(found.losses) // MAX_LOSS_POINTS))
     meta["projection"] = {
         "latent": found.latent.cpu().tolist(), "label": spec.get("label_name"), "steps": found.steps,
-        "seconds": round(found.seconds, 3), "loss": "pixels + discriminator features" if discriminator else "pixels",
-        "mse": float(np.mean((reconstruction.astype(np.float32) - pixels.astype(np.float32)) ** 2) / 255**2),
+        "seconds": round(found.seconds, 3), "loss": found.loss, "mse": projection.pixel_mse(reconstruction, pixels),
         "losses_every": every, "losses": found.losses[::every],
         "reconstruction_png_base64": base64.b64encode(imaging.encode_png(reconstruction)).decode()}
     meta["progress"] = {"step": found.steps, "total": spec["steps"], "losses": found.losses[-1]}

@@ -9,7 +9,9 @@ user). It answers frames until the API closes the socket:
   is more than a few small PNGs, the process first says the forward has ended, so that the next batch comes
   while these are encoded on the encoder thread;
 - `features`: a batch of images for one version's discriminator, answered with each job's features;
-- `filters` and `activations`: one look inside a version's networks, answered with its facts and a PNG.
+- `filters` and `activations`: one look inside a version's networks, answered with its facts and a PNG;
+- `project`: one image's latent searched for (models/projection.py) on a thread of its own, so that batches
+  keep flowing during its seconds of descent.
 Why a process: the API's event loop then never waits for Python's lock while a forward or an encoding runs.
 """
 

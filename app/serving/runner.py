@@ -102,11 +102,10 @@ class Runner:
         labels = None if label is None else torch.tensor(label, device=self.device)
         found = projection.project(generator, target, int(metadata["latent_dim"]), labels, discriminator, steps,
                                    seconds, prior=prior_of(metadata))
-        reconstruction = imaging.to_uint8(found.image[None])[0]
-        error = float(np.mean((reconstruction.astype(np.float32) / 255 - image.astype(np.float32) / 255) ** 2))
+        reconstruction = found.pixels()
         return reconstruction, {"latent": found.latent.cpu().tolist(), "losses": found.losses, "steps": found.steps,
-                                "seconds": round(found.seconds, 3), "mse": error,
-                                "loss": "pixels + discriminator features" if discriminator else "pixels"}
+                                "seconds": round(found.seconds, 3), "mse": projection.pixel_mse(reconstruction, image),
+                                "loss": found.loss}
 
     def features(self, model: str, version: str, jobs: list[FeatureJob]) -> list[np.ndarray]:
         """Each job's discriminator features, (rows, features) float32, from one forward."""
