@@ -12,6 +12,7 @@ another worker's maintenance retried it), this attempt is Superseded and must le
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Callable, TypeVar
 
@@ -28,6 +29,22 @@ log = logging.getLogger(__name__)
 FIRST_RETRY_S = 1.0
 LAST_RETRY_S = 10.0  # so reports resume at most this long after Redis is back
 T = TypeVar("T")
+
+
+def start_attempt(job: Job) -> "JobRecord":
+    """Count this attempt in the job's meta and name its work horse (which process to look at, or kill)."""
+    job.meta["attempts"] = job.meta.get("attempts", 0) + 1
+    job.meta["pid"] = os.getpid()
+    job.save_meta()
+    return JobRecord(job)
+
+
+def fail_for_good(job: Job, error: str) -> None:
+    """Say why in the job, and let RQ not retry: the cause (a bad spec, a version deleted since the API checked
+    it) would fail every attempt the same way. The caller raises."""
+    job.meta["error"] = error
+    job.save_meta()
+    job.retries_left = 0
 
 
 class Superseded(Exception):

@@ -28,7 +28,7 @@ from models.spec import TrainSpec
 from worker import datasets
 from worker.announce import announce
 from worker.datasets import TrainingData
-from worker.job_record import JobRecord, Superseded
+from worker.job_record import JobRecord, Superseded, fail_for_good, start_attempt
 from worker.model_lock import Canceled, ModelLock
 from worker.scoring import Scorer, reference_for
 from worker.settings import WorkerSettings, get_settings
@@ -93,11 +93,7 @@ def train(spec_dict: dict[str, Any]) -> dict[str, Any]:
     meta = job.meta
     meta.setdefault("versions", [])
     meta.setdefault("warnings", [])
-    meta["attempts"] = meta.get("attempts", 0) + 1
-    meta["pid"] = os.getpid()  # the work horse: which process to look at (or kill) for this job
-    job.save_meta()
-
-    record = JobRecord(job)
+    record = start_attempt(job)
 
     def waiting() -> None:
         meta["waiting"] = f"another job is training model {spec.model!r}; this one starts when it ends"
@@ -140,9 +136,7 @@ def _train(job: Job, spec: TrainSpec, settings: WorkerSettings, registry: Regist
         # the callbacks come first: the trainer may warn as it is built (e.g. bf16 emulated on this CPU)
         trainer = Trainer(spec, data, callbacks, device, progress_every_s=settings.progress_every_s, resume=resume)
     except (ValueError, OSError) as e:  # the user's to fix: say so in the job, not only in a traceback
-        meta["error"] = str(e)
-        job.save_meta()
-        job.retries_left = 0  # a bad spec or dataset fails the same way every time: no retries
+        fail_for_good(job, str(e))
         raise
     directory = job_dir(settings.registry_dir, job.id)
     jobfiles.write_model(directory, spec.model)  # the job's versions can be found without Redis (app/jobs.py)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ from models.devices import resolve_device
 from models.latents import prior_of
 from models.names import InvalidName
 from models.registry import VersionNotFound
-from worker.job_record import JobRecord
+from worker.job_record import fail_for_good, start_attempt
 from worker.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -32,20 +31,15 @@ def project(spec: dict[str, Any]) -> dict[str, Any]:
     settings = get_settings()
     job = get_current_job()
     torch.set_num_threads(settings.torch_thread_count())
+    record = start_attempt(job)
     meta = job.meta
-    meta["attempts"] = meta.get("attempts", 0) + 1
-    meta["pid"] = os.getpid()
-    record = JobRecord(job)
-    record.save()
     device = resolve_device(settings.device)
-    directory = settings.registry().path(spec["model"], spec["version"])
     try:
+        directory = settings.registry().path(spec["model"], spec["version"])
         generator, metadata = load_generator(directory, device)
         discriminator = load_discriminator(directory, device)[0] if has_discriminator(metadata) else None
     except (VersionNotFound, InvalidName, CheckpointError) as e:  # deleted or broken since the API checked
-        meta["error"] = f"cannot load version {spec['version']} of {spec['model']!r}: {e}"
-        record.save()
-        job.retries_left = 0
+        fail_for_good(job, f"cannot load version {spec['version']} of {spec['model']!r}: {e}")
         raise
     shape = metadata["image"]
     pixels = imaging.decode_png(base64.b64decode(spec["image"]), shape["height"], shape["width"], shape["channels"])

@@ -9,7 +9,6 @@ whose time is up.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
@@ -23,7 +22,7 @@ from models.latents import prior_of
 from models.names import InvalidName
 from models.registry import VersionNotFound
 from models.synthesis import SynthesisSpec, draw_labels, generate
-from worker.job_record import JobRecord
+from worker.job_record import fail_for_good, start_attempt
 from worker.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -41,18 +40,13 @@ def make_dataset(spec_dict: dict[str, Any]) -> dict[str, Any]:
     removed = dataset_store.remove_expired(settings.registry_dir)
     if removed:
         log.info("removed %d expired datasets", len(removed))
+    record = start_attempt(job)
     meta = job.meta
-    meta["attempts"] = meta.get("attempts", 0) + 1
-    meta["pid"] = os.getpid()
-    job.save_meta()
-    record = JobRecord(job)
     device = resolve_device(settings.device)
     try:
         generator, metadata = load_generator(settings.registry().path(spec.model, spec.version), device)
     except (VersionNotFound, InvalidName, CheckpointError) as e:  # deleted or broken since the API checked
-        meta["error"] = f"cannot load version {spec.version} of {spec.model!r}: {e}"
-        job.save_meta()
-        job.retries_left = 0
+        fail_for_good(job, f"cannot load version {spec.version} of {spec.model!r}: {e}")
         raise
     labels = draw_labels(spec.weights, spec.n, spec.first_seed) if spec.weights else None
     facts = dataset_archive.manifest(spec, metadata, weights_sha256(metadata), labels)

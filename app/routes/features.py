@@ -39,8 +39,6 @@ RESPONSES = {200: {"content": {RAW: {}}, "description": "JSON rows, or raw littl
 async def features(name: str, request: Request) -> Response:
     state, limit = serving(request), request.app.state.settings.features_max_images
     body, pngs = await read_upload(request, FeaturesRequest, "images", limit, lists=("labels",))
-    if not pngs:
-        raise InvalidRequest("images", "send at least one image")
     version = await state.catalog.find(name, body.version)
     if not has_discriminator(version.metadata):
         raise InvalidRequest("version", f"version {version.version} of {name!r} was published without its "

@@ -38,32 +38,30 @@ def test_metadata_records_what_serving_and_users_need(version_dir):
                                       checkpoint.DISCRIMINATOR}
 
 
+def copy_with_a_flipped_byte(version_dir, tmp_path, name: str):
+    """A copy of the version whose file `name` has its last byte flipped: a truncated or damaged write."""
+    broken = tmp_path / "v"
+    broken.mkdir()
+    for f in version_dir.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    data = bytearray((broken / name).read_bytes())
+    data[-1] ^= 0xFF
+    (broken / name).write_bytes(bytes(data))
+    return broken
+
+
 def test_the_trained_discriminator_is_kept_and_checked_like_the_generator(version_dir, tmp_path):
     discriminator, metadata = checkpoint.load_discriminator(version_dir)
     tensors, _ = checkpoint.load_training_state(version_dir)
     for key, value in discriminator.state_dict().items():  # the same weights the job trained
         assert torch.equal(value, tensors[f"d.{key}"]), key
-    broken = tmp_path / "v"
-    broken.mkdir()
-    for f in version_dir.iterdir():
-        (broken / f.name).write_bytes(f.read_bytes())
-    data = bytearray((broken / checkpoint.DISCRIMINATOR).read_bytes())
-    data[-1] ^= 0xFF
-    (broken / checkpoint.DISCRIMINATOR).write_bytes(bytes(data))
     with pytest.raises(checkpoint.CheckpointError, match="sha256"):
-        checkpoint.load_discriminator(broken)
+        checkpoint.load_discriminator(copy_with_a_flipped_byte(version_dir, tmp_path, checkpoint.DISCRIMINATOR))
 
 
 def test_weights_that_do_not_match_their_hash_are_refused(version_dir, tmp_path):
-    broken = tmp_path / "v"
-    broken.mkdir()
-    for f in version_dir.iterdir():
-        (broken / f.name).write_bytes(f.read_bytes())
-    data = bytearray((broken / checkpoint.WEIGHTS).read_bytes())
-    data[-1] ^= 0xFF
-    (broken / checkpoint.WEIGHTS).write_bytes(bytes(data))
     with pytest.raises(checkpoint.CheckpointError, match="sha256"):
-        checkpoint.load_generator(broken)
+        checkpoint.load_generator(copy_with_a_flipped_byte(version_dir, tmp_path, checkpoint.WEIGHTS))
 
 
 def test_invalid_json_metadata_is_refused(tmp_path):
