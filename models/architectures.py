@@ -60,7 +60,8 @@ class Architecture:
     options: frozenset[str] = frozenset()  # the architecture-specific TrainSpec fields it reads
     summary: str = ""
     # `precision: auto` trains in bf16 autocast on CPUs with native bf16: only where the quality evaluator
-    # found bf16's samples as good as fp32's (docs/benchmarks.md, "Same quality in bf16"); elsewhere fp32
+    # found bf16's samples as good as fp32's at the same step (docs/benchmarks.md, "Same quality in bf16";
+    # docs/quality.md, "Recipes"); elsewhere fp32
     cpu_bf16: bool = False
     # whether scaling z toward the prior's mean (truncation) changes the image; not where G normalises z first
     truncates: bool = True
@@ -133,7 +134,7 @@ DCGAN_OPTIONS = frozenset({"upsample", "kernel_size", "d_norm"})
 DCGAN = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-3), lr_decay_from=0.5)
 # the papers' traits (clipping and RMSprop; the gradient penalty; ProGAN's Adam) with fewer critic steps and
 # higher rates than the papers' 5 and 5e-5 / 1e-4, which spend a CPU's minutes on the critic (docs/quality.md)
-WGAN = TrainingDefaults(optimizer=OptimizerDefaults("rmsprop", 2e-4), d_steps=2, weight_clip=0.01, lr_decay_from=0.5)
+WGAN = TrainingDefaults(optimizer=OptimizerDefaults("rmsprop", 5e-4), d_steps=2, weight_clip=0.01, lr_decay_from=0.5)
 WGAN_GP = TrainingDefaults(optimizer=OptimizerDefaults("adam", 5e-4, (0.5, 0.9)), d_steps=1,
                            gradient_penalty=10.0, d_norm="layer", lr_decay_from=0.5)
 PROGAN = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-3, (0.0, 0.99)), d_steps=1,
@@ -154,12 +155,14 @@ ARCHITECTURES: dict[str, Architecture] = {
                      defaults=DCGAN, options=DCGAN_OPTIONS, cpu_bf16=True,
                      summary="conditional DCGAN: one-hot labels into G's input and as maps into D"),
         Architecture("wgan", False, "wasserstein", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
-                     defaults=WGAN, options=DCGAN_OPTIONS, summary="WGAN with weight clipping (Arjovsky et al. 2017)"),
+                     defaults=WGAN, options=DCGAN_OPTIONS, cpu_bf16=True,
+                     summary="WGAN with weight clipping (Arjovsky et al. 2017)"),
         Architecture("wgan-gp", False, "wasserstein", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
-                     defaults=WGAN_GP, options=DCGAN_OPTIONS, summary="WGAN-GP (Gulrajani et al. 2017)"),
+                     defaults=WGAN_GP, options=DCGAN_OPTIONS, cpu_bf16=True, summary="WGAN-GP (Gulrajani et al. 2017)"),
         Architecture("progan", False, "wasserstein", _progan_config, _progan_generator, _progan_discriminator,
                      defaults=PROGAN, init=None, check_size=progan.check_size, growth=_progan_growth,
                      fade_reals=progan.fade_reals, options=frozenset({"growth_phase_steps"}), truncates=False,
+                     cpu_bf16=True,
                      summary="progressive growing (Karras et al. 2018)"),
     ]
 }

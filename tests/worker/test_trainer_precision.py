@@ -33,7 +33,7 @@ def test_auto_precision_on_cpu_is_bf16_for_dcgan_on_native_bf16_and_never_loss_s
 
 def test_auto_precision_keeps_fp32_for_families_not_checked_in_bf16(monkeypatch):
     monkeypatch.setattr("models.devices.cpu_has_native_bf16", lambda: True)
-    trainer, checkpoint, _ = _run("auto", "wgan-gp")
+    trainer, checkpoint, _ = _run("auto", "gan")
     assert trainer.amp_dtype == torch.float32
     assert checkpoint.metadata["trained_on"]["precision"] == "float32"
 
