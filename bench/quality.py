@@ -64,7 +64,7 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "dcgan": Budget(10, 5_000, fd=8, coverage=0.7),
     "cdcgan": Budget(10, 5_000, fd=6, coverage=0.0, label_accuracy=0.90),
-    "wgan-gp": Budget(20, 9_000, fd=15, coverage=0.6),
+    "wgan-gp": Budget(20, 10_000, fd=15, coverage=0.6),
     # growing takes the first half of a job; a length that fits the budget, so the job ends at full size
     "progan": Budget(20, 6_000, fd=15, coverage=0.6),
     "wgan": Budget(20, 11_000, fd=30, coverage=0.5),
