@@ -294,13 +294,19 @@ class EvaluateRequest(Strict):
         10_000, description="generated samples; figures compare only at the same N")
 
 
+# images per POST /models/{name}/features: 64 small PNGs fit the 1 MB body limit, base64 or not
+FEATURES_MAX_IMAGES = 64
+# images per POST /datasets: a Fashion-MNIST-sized set and more
+DATASET_MAX_IMAGES = 100_000
+
+
 class FeaturesRequest(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"version": "latest", "images": ["iVBORw0KGgo..."], "labels": ["Sneaker"]}]})
 
     version: Version = "latest"
-    images: list[Annotated[str, Field(max_length=200_000)]] = Field(
-        description="base64 PNGs of the model's size and channels; at most GAN_FEATURES_MAX_IMAGES")
+    images: Annotated[list[Annotated[str, Field(max_length=200_000)]], Field(max_length=FEATURES_MAX_IMAGES)] = Field(
+        description="base64 PNGs of the model's size and channels")
     labels: Annotated[list[Label], Field(min_length=1)] | None = Field(
         None, description="conditional models: one class name or index for all images, or one per image")
 
@@ -362,7 +368,8 @@ class DatasetRequest(Strict):
 
     model: ModelName
     version: Version = "latest"
-    n: Annotated[int, Field(ge=1)] = Field(description="images; at most GAN_DATASET_MAX_IMAGES")
+    n: Annotated[int, Field(ge=1, le=DATASET_MAX_IMAGES)] = Field(
+        description="images; make several datasets with separate seed ranges (first_seed) for more")
     classes: (dict[Annotated[str, Field(max_length=200)], float] | Annotated[list[float], Field(max_length=1000)]
               | None) = Field(
         None, description="conditional models: weights by class name (others get none), or one weight per class "

@@ -30,8 +30,6 @@ class Settings(CommonSettings):
     # two batches that alternate (docs/benchmarks.md); raise it on a GPU
     batch_max_images: int = 16
     cache_size: int = 3  # versions kept loaded (LRU over model-version pairs)
-    # images per POST /models/{name}/features request: 64 small PNGs fit the 1 MB body limit, base64 or not
-    features_max_images: int = 64
     # how often the registry is polled for new versions; the workers' notices swap at once, this is the fallback
     watch_interval_s: float = 1.0
     cors_origins: str = "*"  # comma-separated; empty disables CORS
@@ -41,7 +39,6 @@ class Settings(CommonSettings):
     otel: bool = False
     job_timeout_s: int = 7 * 24 * 3600  # RQ's default of 180 s would kill training
     job_retries: int = 2  # a job whose worker dies is retried and resumes from its last checkpoint
-    dataset_max_images: int = 100_000  # images per POST /datasets: a Fashion-MNIST-sized set and more
     dataset_ttl_s: int = 24 * 3600  # how long a dataset's archive is kept once made
     # security and abuse limits: see app/security.py
     # comma-separated bearer tokens; when set, mutating endpoints require one. A SecretStr: never in a repr

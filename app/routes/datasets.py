@@ -1,4 +1,4 @@
-"""Synthetic datasets over REST: a job that generates up to GAN_DATASET_MAX_IMAGES labelled images, its
+"""Synthetic datasets over REST: a job that generates up to DATASET_MAX_IMAGES labelled images, its
 status, and its archive for download (with range requests) until it expires."""
 
 from __future__ import annotations
@@ -19,13 +19,6 @@ from models.architectures import get_architecture
 from models.synthesis import MAX_SEED, SynthesisSpec
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
-
-
-def check_size(n: int, limit: int) -> None:
-    if n > limit:
-        raise InvalidRequest("n", f"{n} images is more than this service makes in one dataset ({limit}, "
-                                  "GAN_DATASET_MAX_IMAGES): ask for fewer, or make several datasets with "
-                                  "separate seed ranges (first_seed)")
 
 
 def class_weights(classes: dict[str, float] | list[float] | None, model: str,
@@ -69,7 +62,6 @@ def check_seeds(first_seed: int, n: int) -> None:
 @router.post("", status_code=202, response_model=JobAccepted, summary="Enqueue a synthetic dataset job")
 def submit(body: DatasetRequest, queue: QueueDep, settings: SettingsDep, catalog: CatalogDep, request: Request,
            caller: WriteAccess, _rate: Expensive) -> JSONResponse:
-    check_size(body.n, settings.dataset_max_images)
     version, metadata = pinned_version(catalog.registry, body.model, body.version)
     weights = class_weights(body.classes, body.model, metadata.get("classes"))
     check_truncation(body.truncation, metadata)

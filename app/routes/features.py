@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from app.deps import serving
 from app.errors import InvalidRequest
-from app.schemas import FeaturesOut, FeaturesRequest
+from app.schemas import FEATURES_MAX_IMAGES, FeaturesOut, FeaturesRequest
 from app.serving.inputs import label_indices
 from app.serving.job import FeatureJob
 from app.uploads import checked_images, read_upload
@@ -37,13 +37,13 @@ RESPONSES = {200: {"content": {RAW: {}}, "description": "JSON rows, or raw littl
              openapi_extra={"requestBody": REQUEST_BODY},
              summary="The trained discriminator's penultimate features of uploaded images")
 async def features(name: str, request: Request) -> Response:
-    state, limit = serving(request), request.app.state.settings.features_max_images
-    body, pngs = await read_upload(request, FeaturesRequest, "images", limit, lists=("labels",))
+    state = serving(request)
+    body, pngs = await read_upload(request, FeaturesRequest, "images", FEATURES_MAX_IMAGES, lists=("labels",))
     version = await state.catalog.find(name, body.version)
     if not has_discriminator(version.metadata):
         raise InvalidRequest("version", f"version {version.version} of {name!r} was published without its "
                              "discriminator; pick a version trained since discriminators are kept")
-    pixels = checked_images(pngs, version, "images", limit)
+    pixels = checked_images(pngs, version, "images", FEATURES_MAX_IMAGES)
     labels = label_indices(body.labels, len(pixels), version)
     [raw] = await state.engine.render(version, FeatureJob(images=pixels, labels=labels))
     rows = np.frombuffer(raw, dtype="<f4").reshape(len(pixels), -1)
