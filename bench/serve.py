@@ -3,7 +3,8 @@
     python -m bench.serve --model shipped --model 64x64x3 --seconds 4 --rounds 3 [--baseline DIR] [--memory]
 
 For each model it writes a checkpoint (random weights unless `shipped`: speed does not depend on them) into a
-temporary registry, then measures:
+temporary registry (`shipped` is the default this checkout ships, or with --baseline the one the baseline
+shipped, which both can load), then measures:
   1. forward: the generator prepared as the service prepares it, in this process, at batch 1 to 128: images/s;
   2. each round, side by side on fresh servers: the HTTP ceiling, a bare FastAPI app (bench/bare.py) on the same
      uvicorn answering POST /generate (the same body, validated by the same schema) with constant bytes, and
@@ -51,7 +52,7 @@ CONFIGS = {  # name -> (architecture, DCGANConfig)
     "32x32x1": ("dcgan", DCGANConfig(height=32, width=32, channels=1, base_width=64)),
 }
 CLASSES = [f"class-{i}" for i in range(10)]
-SHIPPED = Registry(REPO_ROOT / "models" / "shipped")  # the shipped default's registry, read only here
+SHIPPED_DEFAULT = Path("models") / "shipped" / "fashion-cdcgan"  # in a checkout: the default the service ships
 
 
 def free_port() -> int:
@@ -186,7 +187,8 @@ def bench_model(config_name: str, root: Path, args) -> dict:
     registry = Registry(root / config_name)
     model = "bench-" + config_name.lower()
     if config_name == "shipped":
-        shutil.copytree(SHIPPED.root / SHIPPED.models()[0], registry.root / model)
+        # with a baseline, the default it shipped: the one model both checkouts can load
+        shutil.copytree((args.baseline or REPO_ROOT) / SHIPPED_DEFAULT, registry.root / model)
     else:
         write_random_model(registry, model, config_name)
     conditional = bool(checkpoint.read_metadata(registry.path(model, "000001")).get("classes"))
