@@ -189,6 +189,11 @@ def bench_model(config_name: str, root: Path, args) -> dict:
     if config_name == "shipped":
         # with a baseline, the default it shipped: the one model both checkouts can load
         shutil.copytree((args.baseline or REPO_ROOT) / SHIPPED_DEFAULT, registry.root / model)
+    elif args.baseline:  # written by the baseline's code: this checkout loads its checkpoints, not the reverse
+        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from bench.serve import "
+                        "write_random_model; from models.registry import Registry; "
+                        "write_random_model(Registry(Path(sys.argv[1])), sys.argv[2], sys.argv[3])",
+                        str(registry.root), model, config_name], cwd=args.baseline, check=True)
     else:
         write_random_model(registry, model, config_name)
     conditional = bool(checkpoint.read_metadata(registry.path(model, "000001")).get("classes"))
