@@ -287,7 +287,10 @@ def main() -> None:
     if not args.report:
         save_runs(runs_file, {f: runs[f] for f in families})
         runs = json.loads(runs_file.read_text())
-    scored = {f: runs[f] for f in BUDGETS if f in runs and "curve" in runs[f]}
+    # a family this scratch registry never scored keeps its record from the table's file (trained elsewhere)
+    recorded = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    pool = recorded | {f: run for f, run in runs.items() if "curve" in run}
+    scored = {f: pool[f] for f in BUDGETS if f in pool}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(scored, indent=2) + "\n")
     plot_fd({f: r["curve"] for f, r in scored.items()}, REPO / "docs" / "images" / "quality-curves.png",
