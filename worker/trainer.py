@@ -7,7 +7,6 @@ callbacks it is given, so tests run it in-process.
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import copy
 import json
 import time
