@@ -31,7 +31,7 @@ LAST_RETRY_S = 10.0  # so reports resume at most this long after Redis is back
 T = TypeVar("T")
 
 
-def start_attempt(job: Job) -> "JobRecord":
+def start_attempt(job: Job) -> JobRecord:
     """Count this attempt in the job's meta and name its work horse (which process to look at, or kill)."""
     job.meta["attempts"] = job.meta.get("attempts", 0) + 1
     job.meta["pid"] = os.getpid()

@@ -279,8 +279,8 @@ class Trainer:
         stats = {}
         if self.gp_lambda:
             epsilon = torch.rand(real.shape[0], generator=self.rng).to(self.device)
-            # under autocast too: in bf16 a step took 0.74x of the time with the penalty in fp32; fp16 is left
-            # out, as its unscaled input gradients would underflow
+            # under autocast too, so the penalty's double backward runs in the step's precision (docs/quality.md,
+            # "Recipes"); not in fp16, whose unscaled input gradients would underflow
             with autocast if not self.scaler.is_enabled() else contextlib.nullcontext():
                 gp = penalties.gradient_penalty(lambda x: self.D(x, labels).float(), real, fake, epsilon)
             loss_d = loss_d + self.gp_lambda * gp

@@ -56,3 +56,19 @@ def test_half_precision_on_a_cpu_that_emulates_it_warns_the_job(monkeypatch, nat
     assert bool(emulated) != native
     _, _, progress = _run("auto")
     assert not any("emulated" in w for w in progress[-1].warnings)
+
+
+@pytest.mark.parametrize("precision, under_autocast", [("bf16", True), ("fp16", False), ("fp32", False)])
+def test_the_gradient_penalty_runs_in_the_steps_precision_but_never_in_unscaled_fp16(monkeypatch, precision,
+                                                                                     under_autocast):
+    from models import penalties
+    seen, real_penalty = [], penalties.gradient_penalty
+
+    def watched(*args):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return real_penalty(*args)
+
+    monkeypatch.setattr(penalties, "gradient_penalty", watched)
+    _, _, progress = _run(precision, "wgan-gp")
+    assert seen and set(seen) == {under_autocast}
+    assert all(math.isfinite(v) for p in progress for v in p.losses.values())
