@@ -52,7 +52,10 @@ const truncation = () => Number($("#truncation").value);
 const label = () => (current() && current().conditional ? $("#label").value : null);
 
 function fillSelect(select, values, selected) {
-  select.replaceChildren(...values.map(([value, text]) => new Option(text, value)));
+  // an unchanged list keeps its options, so an answer arriving while someone picks does not close the picker
+  const same = select.options.length === values.length
+    && values.every(([value, text], i) => select.options[i].value === value && select.options[i].text === text);
+  if (!same) select.replaceChildren(...values.map(([value, text]) => new Option(text, value)));
   if (selected !== undefined && values.some(([value]) => value === selected)) select.value = selected;
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
@@ -172,8 +173,8 @@ def test_inside_the_network_shows_the_filters_and_the_maps_of_a_chosen_layer_see
 
     # another model offers its own layers, and no class
     Select(browser.find_element(By.ID, "model")).select_by_value("bars")
-    WebDriverWait(browser, 30).until(lambda d: [o.get_attribute("value") for o in layer.options]
-                                     == ["project", "up1", "image"])
+    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: [o.get_attribute("value") for o in layer.options] == ["project", "up1", "image"])
     assert not browser.find_element(By.ID, "inside-label-box").is_displayed()
     WebDriverWait(browser, 30).until(lambda d: "/models/bars/versions/" in filters.get_attribute("src"))
     assert browser.find_element(By.ID, "error").text == ""
