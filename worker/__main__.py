@@ -38,9 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("worker").info("removed %d half-written versions left by a dead worker", len(removed))
     connection = patient_connection(settings.redis_url)  # the worker outlives Redis outages of any length
     queues = [Queue(name, connection=connection) for name in settings.queue_names]
-    worker = TrainingWorker(queues, connection, job_monitoring_interval_s=settings.job_monitoring_interval_s,
-                            maintenance_interval_s=settings.maintenance_interval_s,
-                            heartbeat_grace_s=settings.heartbeat_grace_s)
+    worker = TrainingWorker(queues, connection, heartbeat_interval_s=settings.heartbeat_interval_s)
     worker.work(with_scheduler=True)
     return 0
 

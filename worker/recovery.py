@@ -9,8 +9,9 @@ RQ runs each job in a forked work horse watched by the worker's parent process:
   the job's heartbeat; once the heartbeat expired another worker's maintenance would retry the job while the
   orphan still ran. So the horse asks the kernel to kill it with its parent (PR_SET_PDEATHSIG), and the job,
   left STARTED with an expiring heartbeat, is found by StartedJobRegistry.cleanup on any worker's next
-  maintenance pass and retried (AbandonedJobError). RQ's grace of 60 s on the heartbeat is configurable here,
-  and an idle worker wakes up for maintenance at its interval rather than after a 405 s blocking dequeue.
+  maintenance pass and retried (AbandonedJobError). RQ's fixed grace of 60 s on the heartbeat follows the
+  worker's heartbeat interval here, and an idle worker wakes up for maintenance at that interval rather than
+  after a 405 s blocking dequeue.
 Either way the retried job resumes from the last version it published (worker.jobs).
 """
 
@@ -29,11 +30,12 @@ from models.processes import die_with_parent
 log = logging.getLogger(__name__)
 
 class TrainingWorker(Worker):
-    def __init__(self, queues: list[Queue], connection: Redis, job_monitoring_interval_s: int = 30,
-                 maintenance_interval_s: int = 600, heartbeat_grace_s: int = 60):
-        super().__init__(queues, connection=connection, job_monitoring_interval=job_monitoring_interval_s,
-                         maintenance_interval=maintenance_interval_s)
-        self.heartbeat_grace_s = heartbeat_grace_s
+    def __init__(self, queues: list[Queue], connection: Redis, heartbeat_interval_s: int = 30):
+        # one interval for the heartbeat and the search for abandoned jobs; two more of grace, so that a
+        # heartbeat late by a whole interval (a long checkpoint write, a Redis hiccup) is not taken for death
+        super().__init__(queues, connection=connection, job_monitoring_interval=heartbeat_interval_s,
+                         maintenance_interval=heartbeat_interval_s)
+        self.heartbeat_grace_s = 2 * heartbeat_interval_s
         self.parent_pid = os.getpid()  # read by the forked horse, to notice a parent that died before it asked
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:

@@ -70,7 +70,7 @@ def _stack(tmp_path, durable: bool):
     redis.start()
     registry = tmp_path / "registry"
     env = {"GAN_REGISTRY_DIR": str(registry), "GAN_REDIS_URL": redis.url, "GAN_QUEUES": "outages",
-           "GAN_PROGRESS_EVERY_S": "0.2", "GAN_TORCH_THREADS": "1", "GAN_JOB_MONITORING_INTERVAL_S": "1"}
+           "GAN_PROGRESS_EVERY_S": "0.2", "GAN_TORCH_THREADS": "1", "GAN_HEARTBEAT_INTERVAL_S": "6"}
     worker = worker_process(env, tmp_path / "worker.log")
     return redis, worker, LiveServer(make_app(registry, redis.url, queues="outages"))
 

@@ -59,7 +59,7 @@ def stack(tmp_path, redis_server):
     env = {"GAN_REGISTRY_DIR": str(registry), "GAN_REDIS_URL": redis_server.url, "GAN_QUEUES": queue,
            "GAN_PROGRESS_EVERY_S": "0.1", "GAN_TORCH_THREADS": "1",
            # recovery in seconds rather than RQ's minutes
-           "GAN_JOB_MONITORING_INTERVAL_S": "1", "GAN_HEARTBEAT_GRACE_S": "2", "GAN_MAINTENANCE_INTERVAL_S": "1"}
+           "GAN_HEARTBEAT_INTERVAL_S": "1"}
     workers = Workers(env, tmp_path)
     settings = make_settings(registry, redis_server.url, queues=queue, job_retries=2)
     try:
