@@ -153,7 +153,7 @@ def _job_callbacks(job: Job, spec: TrainSpec, settings: WorkerSettings, registry
     """What the training loop reports to: the registry (scored versions), the job's meta and its files."""
     directory = job_dir(settings.registry_dir, job.id)
     samples_dir = directory / jobfiles.SAMPLES
-    scorer = Scorer(spec, data, registry, settings.fashion_mnist_dir, settings.eval_budget_s, device)
+    scorer = Scorer(spec, data, registry, settings.fashion_mnist_dir, device)
 
     def publish(c: Checkpoint) -> str:
         metrics = scorer.score(c.metadata, c.generator_state)

@@ -54,9 +54,14 @@ def previous_metrics(registry: Registry, model: str, version: str | None) -> dic
         return None
 
 
+# sampling time allowed when scoring one checkpoint, past which fewer samples are scored and the metrics say so:
+# a job's default 2,000 samples take seconds on a CPU, so only a job that asks for tens of thousands meets it
+SCORE_BUDGET_S = 120.0
+
+
 class Scorer:
     def __init__(self, spec: TrainSpec, data: TrainingData, registry: Registry, fashion_mnist_dir: Path,
-                 budget_s: float, device: torch.device):
+                 device: torch.device, budget_s: float = SCORE_BUDGET_S):
         self.spec, self.data, self.registry = spec, data, registry
         self.fashion_mnist_dir, self.budget_s, self.device = fashion_mnist_dir, budget_s, device
         self._reference: Reference | None = None

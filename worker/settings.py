@@ -11,7 +11,6 @@ from config.settings import CommonSettings
 class WorkerSettings(CommonSettings):
     fashion_mnist_dir: Path = Path("/usr/share/datasets/fashion-mnist")
     progress_every_s: float = 2.0
-    eval_budget_s: float = 120.0  # sampling time allowed per checkpoint score; fewer samples past it, noted
     # how often a worker renews its running job's heartbeat and looks for abandoned jobs to retry; a job whose
     # heartbeat is three intervals old is abandoned (worker/recovery.py)
     heartbeat_interval_s: int = 30

@@ -25,7 +25,7 @@ def scored_registry(tmp_path_factory) -> Path:
         "model": "scored", "dataset": {"kind": "synthetic", "limit": 64}, "architecture": "cdcgan",
         "image_size": 16, "batch_size": 8, "steps": 6, "checkpoint_every": 2, "base_width": 8, "eval_samples": 100})
     data = synthetic(16, 16, 1, count=64)
-    scorer = Scorer(spec, data, registry, root / "none", budget_s=60, device=torch.device("cpu"))
+    scorer = Scorer(spec, data, registry, root / "none", torch.device("cpu"), budget_s=60)
 
     def publish(c) -> str:
         metrics = scorer.score(c.metadata, c.generator_state)
