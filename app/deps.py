@@ -1,9 +1,10 @@
 """What routes get from the app: dependencies as Annotated aliases, and the serving state for the hot routes.
 
 The generation routes take `request` and read `serving(request)` instead of dependencies: FastAPI spends about
-8 microseconds of the event loop on each dependency of each request, a twentieth of a served image's budget
-(docs/benchmarks.md, Engine). The dependencies are `async def`: FastAPI runs a plain `def` dependency in its
-thread pool, a thread hop per dependency per request.
+8 microseconds of the event loop on each dependency of each request, a twentieth of a served image's budget,
+and with none they run on `app.direct_route.DirectRoute`, which skips FastAPI's solver (docs/benchmarks.md,
+Engine). The dependencies are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread
+hop per dependency per request.
 """
 
 from __future__ import annotations

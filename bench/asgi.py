@@ -5,9 +5,9 @@
 Requests are sent straight to the ASGI app by 32 concurrent clients on one event loop, and the process's CPU
 time is divided by the requests answered (its inference process runs apart and is not counted). It measures
 the service's /healthz, seed URL (a fresh seed each time) and POST /generate on the shipped model, then a
-bare FastAPI app answering POST /generate with constant bytes, with 0, 1 and 3 dependencies, with FastAPI's
-`max_body_size`, and GET routes with 0, 3 plain and 3 optional query parameters: the measurements behind the
-shape of the generation routes (docs/benchmarks.md, Engine).
+bare FastAPI app answering POST /generate with constant bytes, with 0, 1 and 3 dependencies, on a
+`DirectRoute`, with FastAPI's `max_body_size`, and GET routes with 0, 3 plain and 3 optional query
+parameters: the measurements behind the shape of the generation routes (docs/benchmarks.md, Engine).
 """
 
 from __future__ import annotations
@@ -77,10 +77,14 @@ async def cpu_us_per_request(app, method: str, path: str, query: str = "", body:
     return round(statistics.median(windows), 1)
 
 
-def bare_app(dependencies: int = 0, max_body_size: int | None = None, our_body_limit: bool = False) -> FastAPI:
+def bare_app(dependencies: int = 0, max_body_size: int | None = None, our_body_limit: bool = False,
+             direct: bool = False) -> FastAPI:
+    from app.direct_route import DirectRoute
     from app.schemas import GenerateRequest
 
     app = FastAPI(max_body_size=max_body_size)
+    if direct:
+        app.router.route_class = DirectRoute
 
     async def dependency(request: Request) -> None:
         return None
@@ -134,6 +138,8 @@ async def main() -> None:
     for dependencies in (0, 1, 3):
         results[f"bare POST, {dependencies} dependencies"] = await cpu_us_per_request(
             bare_app(dependencies), "POST", "/generate", body=BODY)
+    results["bare POST, app/direct_route.py"] = await cpu_us_per_request(bare_app(direct=True), "POST", "/generate",
+                                                                          body=BODY)
     results["bare POST, FastAPI's max_body_size"] = await cpu_us_per_request(
         bare_app(max_body_size=1_000_000), "POST", "/generate", body=BODY)
     results["bare POST, app/body_limit.py"] = await cpu_us_per_request(

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.deps import serving
+from app.direct_route import DirectRoute
 from app.errors import InvalidRequest
 from app.schemas import FEATURES_MAX_IMAGES, FeaturesOut, FeaturesRequest
 from app.serving.inputs import label_indices
@@ -19,7 +20,7 @@ from app.serving.job import FeatureJob
 from app.uploads import checked_images, read_upload
 from models.checkpoint import has_discriminator
 
-router = APIRouter(tags=["discriminator"])
+router = APIRouter(tags=["discriminator"], route_class=DirectRoute)
 
 RAW = "application/octet-stream"
 REQUEST_BODY = {"required": True, "content": {

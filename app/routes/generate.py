@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.deps import serving
+from app.direct_route import DirectRoute
 from app.errors import NotFound
 from app.responses import provenance_headers
 from app.schemas import GenerateRequest, ImagesOut, SeedRequest
@@ -19,7 +20,7 @@ from models.names import InvalidName
 from models.provenance import SOFTWARE, Provenance
 from models.registry import VersionNotFound
 
-router = APIRouter(tags=["generation"])
+router = APIRouter(tags=["generation"], route_class=DirectRoute)
 
 IMAGE_RESPONSES = {200: {"content": {"image/png": {}}, "description": "the image, or a grid of several"}}
 SEED_PATH = "/models/{name}/seeds/{seed}.png"

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import serving
+from app.direct_route import DirectRoute
 from app.errors import NotFound
 from app.responses import IMMUTABLE, provenance_headers, to_pinned
 from app.schemas import VisualizeOut, VisualizeRequest
@@ -17,7 +18,7 @@ from models.names import InvalidName
 from models.provenance import Provenance
 from models.registry import VersionNotFound
 
-router = APIRouter(tags=["inside"])
+router = APIRouter(tags=["inside"], route_class=DirectRoute)
 
 PNG = {200: {"content": {"image/png": {}}}}
 # what the pictures show, beside the provenance headers every image answer carries

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import CatalogDep, QueueDep, SettingsDep, serving
+from app.direct_route import DirectRoute
 from app.errors import NotFound
 from app.job_inputs import check_queue, pinned_version
 from app.schemas import JobAccepted, JobId, ProjectionJobRequest, ProjectionOut, ProjectOut, ProjectRequest
@@ -21,7 +22,7 @@ from app.security import Expensive, JobAccess, WriteAccess
 from app.serving.inputs import one_label
 from app.uploads import checked_images, read_upload
 
-router = APIRouter(tags=["projection"])
+router = APIRouter(tags=["projection"], route_class=DirectRoute)
 
 MULTIPART = {"schema": {"type": "object", "required": ["image", "model"], "properties": {
     "image": {"type": "string", "format": "binary", "description": "a PNG of the model's size and channels"},

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.deps import serving
+from app.direct_route import DirectRoute
 from app.responses import provenance_headers
 from app.schemas import ArithmeticRequest, InterpolateRequest
 from app.serving.encoding import MEDIA, base64_pngs
@@ -13,7 +14,7 @@ from app.serving.inputs import arithmetic_inputs, checked_truncation, label_name
 from app.serving.job import Job
 from models.provenance import Provenance
 
-router = APIRouter(tags=["exploration"])
+router = APIRouter(tags=["exploration"], route_class=DirectRoute)
 
 
 @router.post("/interpolate", responses={200: {"content": {m: {} for m in MEDIA.values()}}},

@@ -1,0 +1,70 @@
+"""An APIRoute that calls its endpoint directly when the endpoint needs nothing FastAPI would solve.
+
+FastAPI answers every request through its dependency solver, even for an endpoint that takes only the
+request and a JSON body: about half of what a seed URL or a one-image POST /generate costs the event loop
+(`python -m bench.asgi`, docs/benchmarks.md). A `DirectRoute` whose endpoint (with whatever the including
+router adds) has no dependencies and no parameters but `request` and one pydantic body skips the solver:
+it validates the body with the body's own model and calls the endpoint. Anything else (a body that does
+not validate, a content type other than JSON, a route with dependencies such as the API-key and rate-limit
+guards) goes through FastAPI's own handler, so errors, security and the OpenAPI document are FastAPI's.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+# the route as an including router configured it (its dependencies added); FastAPI's own APIRoute reads it
+# the same way, and the version is pinned in pyproject.toml
+from fastapi.routing import _effective_route_context_var
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+JSON = "application/json"
+
+
+def _direct_body(dependant: Dependant) -> tuple[str, type[BaseModel]] | None | bool:
+    """(name, model) of the one body parameter, None for no body, False when the solver is needed."""
+    if (dependant.dependencies or dependant.path_params or dependant.query_params or dependant.header_params
+            or dependant.cookie_params or dependant.response_param_name or dependant.background_tasks_param_name
+            or dependant.security_scopes_param_name or len(dependant.body_params) > 1):
+        return False
+    if not dependant.body_params:
+        return None
+    field = dependant.body_params[0]
+    model = field.field_info.annotation
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return False
+    return field.name, model
+
+
+class DirectRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        standard = super().get_route_handler()
+        context = _effective_route_context_var.get()
+        route = context if context is not None and context.original_route is self else self
+        body = _direct_body(route.dependant)
+        endpoint, request_name = route.dependant.call, route.dependant.request_param_name
+        if body is False or not inspect.iscoroutinefunction(endpoint):
+            return standard
+
+        async def handler(request: Request) -> Response:
+            arguments: dict[str, Any] = {request_name: request} if request_name else {}
+            if body is not None:
+                name, model = body
+                if request.headers.get("content-type") != JSON:
+                    return await standard(request)
+                try:
+                    arguments[name] = model.model_validate_json(await request.body())
+                except ValidationError:
+                    return await standard(request)  # the body is cached: FastAPI reads it again for its 422
+            response = await endpoint(**arguments)
+            if not isinstance(response, Response):
+                raise TypeError(f"{endpoint.__name__} must return a Response to run on a DirectRoute")
+            return response
+
+        return handler
