@@ -78,6 +78,18 @@ def write_random_model(registry: Registry, name: str, config_name: str, versions
         registry.publish(name, lambda d: checkpoint.write_checkpoint(d, metadata, generator.state_dict()))
 
 
+def write_model(registry: Registry, name: str, config_name: str, baseline: Path | None, versions: int = 1) -> None:
+    """`write_random_model`, by the baseline's code when there is one: this checkout loads its checkpoints, not
+    the reverse."""
+    if baseline is None:
+        write_random_model(registry, name, config_name, versions)
+        return
+    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from bench.serve import "
+                    "write_random_model; from models.registry import Registry; "
+                    "write_random_model(Registry(Path(sys.argv[1])), sys.argv[2], sys.argv[3], int(sys.argv[4]))",
+                    str(registry.root), name, config_name, str(versions)], cwd=baseline, check=True)
+
+
 def timed(fn, min_s: float = 0.25, repeats: int = 5) -> float:
     """Median seconds per call over `repeats` windows of at least min_s / repeats each."""
     fn()
@@ -189,13 +201,8 @@ def bench_model(config_name: str, root: Path, args) -> dict:
     if config_name == "shipped":
         # with a baseline, the default it shipped: the one model both checkouts can load
         shutil.copytree((args.baseline or REPO_ROOT) / SHIPPED_DEFAULT, registry.root / model)
-    elif args.baseline:  # written by the baseline's code: this checkout loads its checkpoints, not the reverse
-        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from bench.serve import "
-                        "write_random_model; from models.registry import Registry; "
-                        "write_random_model(Registry(Path(sys.argv[1])), sys.argv[2], sys.argv[3])",
-                        str(registry.root), model, config_name], cwd=args.baseline, check=True)
     else:
-        write_random_model(registry, model, config_name)
+        write_model(registry, model, config_name, args.baseline)
     conditional = bool(checkpoint.read_metadata(registry.path(model, "000001")).get("classes"))
     forward = forward_rate(registry.path(model, "000001"), args.threads)
     print(json.dumps({"model": config_name, "forward": forward}), flush=True)
@@ -231,7 +238,7 @@ def bench_memory(root: Path, args, server_root: Path = REPO_ROOT) -> dict:
     version takes: with 10 versions cycling through an LRU of 3, every request after the first loads one."""
     registry = Registry(root / "memory")
     if not registry.root.exists():  # the same versions for this checkout and the baseline's
-        write_random_model(registry, "mem", "64x64x3", versions=10)
+        write_model(registry, "mem", "64x64x3", args.baseline, versions=10)
     server = Server(registry.root, {"GAN_TORCH_THREADS": str(args.threads), "GAN_CACHE_SIZE": "3"}, server_root)
     try:
         started = server.memory_mib()
