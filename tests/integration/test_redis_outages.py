@@ -20,7 +20,7 @@ from tests.support import LiveServer, RedisServer, wait_for_job, wait_until, wor
 
 pytestmark = pytest.mark.integration
 
-OUTAGE_S = 10
+OUTAGE_S = 5
 STEPS, EVERY = 2000, 400
 JOB = {"model": "outlast", "dataset": {"kind": "synthetic", "limit": 64}, "architecture": "dcgan",
        "image_size": 16, "channels": 1, "batch_size": 8, "base_width": 8, "steps": STEPS,
