@@ -1,8 +1,8 @@
 """An APIRoute that calls its endpoint directly when the endpoint needs nothing FastAPI would solve.
 
 FastAPI answers every request through its dependency solver, even for an endpoint that takes only the
-request and a JSON body: about half of what a seed URL or a one-image POST /generate costs the event loop
-(`python -m bench.asgi`, docs/benchmarks.md). A `DirectRoute` whose endpoint (with whatever the including
+request and a JSON body: a bare app's POST costs the event loop twice as much through it (`python -m
+bench.asgi`, docs/benchmarks.md, Engine). A `DirectRoute` whose endpoint (with whatever the including
 router adds) has no dependencies and no parameters but `request` and one pydantic body skips the solver:
 it validates the body with the body's own model and calls the endpoint. Anything else (a body that does
 not validate, a content type other than JSON, a route with dependencies such as the API-key and rate-limit
