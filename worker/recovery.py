@@ -31,19 +31,18 @@ log = logging.getLogger(__name__)
 
 class TrainingWorker(Worker):
     def __init__(self, queues: list[Queue], connection: Redis, heartbeat_interval_s: int = 30):
-        # one interval for the heartbeat and the search for abandoned jobs; two more of grace, so that a
-        # heartbeat late by a whole interval (a long checkpoint write, a Redis hiccup) is not taken for death
+        # one interval for the heartbeat and the search for abandoned jobs (the grace: get_heartbeat_ttl)
         super().__init__(queues, connection=connection, job_monitoring_interval=heartbeat_interval_s,
                          maintenance_interval=heartbeat_interval_s)
-        self.heartbeat_grace_s = 2 * heartbeat_interval_s
         self.parent_pid = os.getpid()  # read by the forked horse, to notice a parent that died before it asked
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        # RQ adds a fixed 60 s to the monitoring interval; an abandoned job is noticed only after that
+        # RQ adds a fixed 60 s to the monitoring interval; here two intervals, so that a heartbeat late by a
+        # whole interval (a long checkpoint write, a Redis hiccup) is not taken for death
         interval = self.job_monitoring_interval
         if job.timeout and job.timeout > 0:
             interval = min(job.timeout - working_time, interval)
-        return int(interval) + self.heartbeat_grace_s
+        return int(interval) + 2 * self.job_monitoring_interval
 
     @property
     def dequeue_timeout(self) -> int:

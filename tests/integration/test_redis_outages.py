@@ -69,6 +69,7 @@ def _stack(tmp_path, durable: bool):
     redis = RedisServer(directory, durable=durable)
     redis.start()
     registry = tmp_path / "registry"
+    # a heartbeat allowance of three intervals (18 s) outlasts the outages: the job is never taken for dead
     env = {"GAN_REGISTRY_DIR": str(registry), "GAN_REDIS_URL": redis.url, "GAN_QUEUES": "outages",
            "GAN_PROGRESS_EVERY_S": "0.2", "GAN_TORCH_THREADS": "1", "GAN_HEARTBEAT_INTERVAL_S": "6"}
     worker = worker_process(env, tmp_path / "worker.log")
