@@ -27,19 +27,17 @@ from starlette.responses import Response
 JSON = "application/json"
 
 
-def _direct_body(dependant: Dependant) -> tuple[str, type[BaseModel]] | None | bool:
-    """(name, model) of the one body parameter, None for no body, False when the solver is needed."""
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _solver_needed(dependant: Dependant) -> bool:
+    """Whether the endpoint asks for anything besides the request and one pydantic body."""
     if (dependant.dependencies or dependant.path_params or dependant.query_params or dependant.header_params
             or dependant.cookie_params or dependant.response_param_name or dependant.background_tasks_param_name
             or dependant.security_scopes_param_name or len(dependant.body_params) > 1):
-        return False
-    if not dependant.body_params:
-        return None
-    field = dependant.body_params[0]
-    model = field.field_info.annotation
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return False
-    return field.name, model
+        return True
+    return any(not _is_model(field.field_info.annotation) for field in dependant.body_params)
 
 
 class DirectRoute(APIRoute):
@@ -47,10 +45,12 @@ class DirectRoute(APIRoute):
         standard = super().get_route_handler()
         context = _effective_route_context_var.get()
         route = context if context is not None and context.original_route is self else self
-        body = _direct_body(route.dependant)
-        endpoint, request_name = route.dependant.call, route.dependant.request_param_name
-        if body is False or not inspect.iscoroutinefunction(endpoint):
+        dependant = route.dependant
+        endpoint, request_name = dependant.call, dependant.request_param_name
+        if _solver_needed(dependant) or not inspect.iscoroutinefunction(endpoint):
             return standard
+        body = (dependant.body_params[0].name, dependant.body_params[0].field_info.annotation) \
+            if dependant.body_params else None
 
         async def handler(request: Request) -> Response:
             arguments: dict[str, Any] = {request_name: request} if request_name else {}
