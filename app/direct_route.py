@@ -7,6 +7,10 @@ router adds) has no dependencies and no parameters but `request` and one pydanti
 it validates the body with the body's own model and calls the endpoint. Anything else (a body that does
 not validate, a content type other than JSON, a route with dependencies such as the API-key and rate-limit
 guards) goes through FastAPI's own handler, so errors, security and the OpenAPI document are FastAPI's.
+
+`add_routes` puts a router's routes on the app's own router. FastAPI keeps an included router as a branch
+that each request is matched against twice, once to choose the branch and once inside it; on the routes
+that answer most requests that costs more than the endpoint's own work (`python -m bench.asgi`).
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.params import Depends
+from fastapi.routing import APIRoute, APIRouter
 # the route as an including router configured it (its dependencies added); FastAPI's own APIRoute reads it
 # the same way, and the version is pinned in pyproject.toml
 from fastapi.routing import _effective_route_context_var
@@ -25,6 +31,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 JSON = "application/json"
+# what a route keeps of its decorator's arguments, as `include_router` would carry them over
+ROUTE_FIELDS = ("response_model", "status_code", "tags", "summary", "description", "response_description",
+                "responses", "deprecated", "methods", "operation_id", "include_in_schema", "response_class",
+                "name", "callbacks", "openapi_extra")
 
 
 def _is_model(annotation: Any) -> bool:
@@ -68,3 +78,13 @@ class DirectRoute(APIRoute):
             return response
 
         return handler
+
+
+def add_routes(app: FastAPI, router: APIRouter, dependencies: list[Depends]) -> None:
+    """`app.include_router(router, dependencies=dependencies)`, with the routes on the app's own router, so a
+    request is matched once; the OpenAPI document is the same."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            raise TypeError(f"{route!r} is not an APIRoute; include its router instead")
+        app.router.add_api_route(route.path, route.endpoint, dependencies=[*dependencies, *route.dependencies],
+                                 route_class_override=type(route), **{f: getattr(route, f) for f in ROUTE_FIELDS})

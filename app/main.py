@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from app import errors, security
 from app.body_limit import BodyLimitMiddleware
 from app.deps import Serving
+from app.direct_route import add_routes
 from app.jobs import JobQueue
 from app.metrics import Metrics, RequestMiddleware
 from app.notifications import VersionListener
@@ -92,9 +93,10 @@ def create_app(settings: Settings | None = None, inference_in_process: bool = Fa
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
     errors.install(app)
     security.install(app, settings)
-    # the generation routes first: the router tries routes in order, and they take most of the traffic
+    # the generation routes first, on the app's own router: they take most of the traffic, the router tries
+    # routes in order, and an included router's routes are matched twice (app/direct_route.py)
     for module in (generate, walks, features, inside, projection):
-        app.include_router(module.router, dependencies=security.generation_guards(settings))
+        add_routes(app, module.router, security.generation_guards(settings))
     for module in (health, models, quality, train, datasets, watch, events, metrics, playground):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")

@@ -1,5 +1,6 @@
 """DirectRoute: the endpoint is called without FastAPI's dependency solver only where nothing needs solving;
-everywhere else, and for every error, the answer is FastAPI's own."""
+everywhere else, and for every error, the answer is FastAPI's own. add_routes: a router's routes on the app's
+own router, with the same guards and the same OpenAPI document as include_router."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from app.direct_route import DirectRoute
+from app.direct_route import DirectRoute, add_routes
 from tests.support import LiveServer
 
 
@@ -22,10 +23,10 @@ class Body(BaseModel):
     seeds: list[int] = Field(max_length=3)
 
 
-def _app(route_class, dependencies=()) -> FastAPI:
-    router = APIRouter(route_class=route_class)
+def _app(route_class, dependencies=(), flat: bool = False) -> FastAPI:
+    router = APIRouter(route_class=route_class, tags=["generation"], responses={404: {"description": "unknown"}})
 
-    @router.post("/generate")
+    @router.post("/generate", summary="Generate", responses={200: {"content": {"image/png": {}}}})
     async def generate(body: Body, request: Request) -> Response:
         return JSONResponse({"model": body.model, "seeds": body.seeds, "path": request.url.path})
 
@@ -42,13 +43,16 @@ def _app(route_class, dependencies=()) -> FastAPI:
         return Response(str(n * 2), media_type="text/plain")
 
     app = FastAPI()
-    app.include_router(router, dependencies=list(dependencies))
+    if flat:
+        add_routes(app, router, list(dependencies))
+    else:
+        app.include_router(router, dependencies=list(dependencies))
     return app
 
 
 @contextlib.contextmanager
-def _client(route_class, dependencies=()) -> Iterator[httpx.Client]:
-    with LiveServer(_app(route_class, dependencies)) as server, server.client() as client:
+def _client(route_class, dependencies=(), flat: bool = False) -> Iterator[httpx.Client]:
+    with LiveServer(_app(route_class, dependencies, flat)) as server, server.client() as client:
         yield client
 
 
@@ -90,16 +94,31 @@ def test_every_other_body_gets_fastapis_own_answer(content, headers, status):
     assert ours.status_code == status and (ours.status_code, ours.json()) == (theirs.status_code, theirs.json())
 
 
-def test_dependencies_added_by_the_including_router_still_run(solves):
-    async def guard(request: Request) -> None:
-        if request.headers.get("authorization") != "Bearer k":
-            raise HTTPException(401, "an API key is required")
+async def _guard(request: Request) -> None:
+    if request.headers.get("authorization") != "Bearer k":
+        raise HTTPException(401, "an API key is required")
 
-    with _client(DirectRoute, dependencies=[Depends(guard)]) as client:
+
+@pytest.mark.parametrize("flat", [False, True], ids=["include_router", "add_routes"])
+def test_dependencies_added_by_the_including_router_still_run(solves, flat):
+    with _client(DirectRoute, dependencies=[Depends(_guard)], flat=flat) as client:
         assert client.post("/generate", json={"model": "m", "seeds": [1]}).status_code == 401
         assert client.get("/seed?n=7").status_code == 401
         assert client.get("/seed?n=7", headers={"authorization": "Bearer k"}).text == "7"
     assert solves == ["/generate", "/seed", "/seed"]
+
+
+def test_add_routes_serves_the_same_openapi_document_as_include_router():
+    included, flat = _app(DirectRoute, [Depends(_guard)]), _app(DirectRoute, [Depends(_guard)], flat=True)
+    assert flat.openapi() == included.openapi()
+    assert flat.openapi()["paths"]["/generate"]["post"]["tags"] == ["generation"]
+
+
+def test_add_routes_refuses_what_is_not_an_api_route():
+    router = APIRouter()
+    router.add_route("/plain", lambda request: Response(b""))
+    with pytest.raises(TypeError, match="include its router instead"):
+        add_routes(FastAPI(), router, [])
 
 
 def test_declared_parameters_are_solved_by_fastapi(solves):
