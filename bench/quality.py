@@ -197,6 +197,11 @@ def quality_block(point: dict) -> dict:
     return {"protocol": f"shipped extractor, N = {FULL_N:,}", **{k: point.get(k) for k in QUALITY_KEYS}}
 
 
+# the shipped versions that keep their discriminator: the default's (projection's feature loss) and dcgan's (the
+# features bench, docs/models.md); with every family's the zoo would pass the 40 MB the family issue allows
+SHIPPED_DISCRIMINATORS = frozenset({"cdcgan", "dcgan"})
+
+
 def discriminator_state(source: Path, metadata: dict) -> dict[str, torch.Tensor] | None:
     """The job's trained discriminator: its own file, or the D half of the resume state of a version published
     before versions kept it."""
@@ -209,9 +214,10 @@ def discriminator_state(source: Path, metadata: dict) -> dict[str, torch.Tensor]
 
 
 def ship(family: str, run: dict, registry: Registry, into: Path, reference) -> None:
-    """The job's final version, without its resume state, as models/shipped/fashion-<family>/000001, unless
-    the model shipped there now scores at least as well and keeps its discriminator (then its metadata gets
-    its quality as scored now)."""
+    """The job's final version, without its resume state (and without its discriminator outside
+    SHIPPED_DISCRIMINATORS), as models/shipped/fashion-<family>/000001, unless the model shipped there now
+    scores at least as well and keeps what it should (then its metadata gets its quality as scored now)."""
+    keeps_discriminator = family in SHIPPED_DISCRIMINATORS
     point = run["curve"][-1]
     target = into / f"fashion-{family}"
     shipped = sorted(p for p in target.iterdir() if p.is_dir()) if target.is_dir() else []
@@ -219,15 +225,19 @@ def ship(family: str, run: dict, registry: Registry, into: Path, reference) -> N
         generator, metadata = checkpoint.load_generator(shipped[-1])
         classes = len(metadata["classes"]) if metadata.get("classes") else 0
         current = evaluate(generator, metadata["latent_dim"], classes, reference, FULL_N)
-        if current["fd"] <= point["fd"] and checkpoint.has_discriminator(metadata):
+        if current["fd"] <= point["fd"] and (checkpoint.has_discriminator(metadata) or not keeps_discriminator):
+            if not keeps_discriminator and metadata["files"].pop(checkpoint.DISCRIMINATOR, None) is not None:
+                (shipped[-1] / checkpoint.DISCRIMINATOR).unlink()
             metadata["quality"] = quality_block(current)
             (shipped[-1] / checkpoint.METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True))
             print(f"kept {target.name} {shipped[-1].name}: FD {current['fd']:.2f} <= {point['fd']:.2f}", flush=True)
             return
     source = registry.path(f"fashion-{family}", point["version"])
     metadata = checkpoint.read_metadata(source)
-    discriminator = discriminator_state(source, metadata)
+    discriminator = discriminator_state(source, metadata) if keeps_discriminator else None
     metadata["files"].pop(checkpoint.TRAINING, None)
+    if not keeps_discriminator:
+        metadata["files"].pop(checkpoint.DISCRIMINATOR, None)
     metadata["quality"] = {**quality_block(point), "minutes": point["minutes"]}
     metadata["shipped_from"] = {"job": run["job"], "spec": run["spec"], "version": point["version"]}
     shutil.rmtree(target, ignore_errors=True)
@@ -242,7 +252,8 @@ def ship(family: str, run: dict, registry: Registry, into: Path, reference) -> N
 
     version = Registry(into).publish(f"fashion-{family}", build)
     checkpoint.load_generator(into / f"fashion-{family}" / version)  # hashes and shapes verified
-    checkpoint.load_discriminator(into / f"fashion-{family}" / version)
+    if keeps_discriminator:
+        checkpoint.load_discriminator(into / f"fashion-{family}" / version)
     print(f"shipped fashion-{family} {version} (step {point['step']}, FD {point['fd']:.2f})", flush=True)
 
 
