@@ -85,12 +85,13 @@ def _dcgan_discriminator(config: dict) -> nn.Module:
     return dcgan.Discriminator(dcgan.DCGANConfig(**config))
 
 
-# the original MLP GAN and its conditional version
+# the original MLP GAN and its conditional version; cgan concatenates its label embedding by default: over the
+# same 38,000 steps it ended at FD 61 against multiplication's 76 (docs/quality.md)
 
 def _mlp_config(spec, num_classes: int) -> dict:
     return asdict(mlp.MLPConfig(height=spec.height, width=spec.width, channels=spec.channels,
                                 latent_dim=spec.latent_dim, num_classes=num_classes,
-                                condition=spec.condition or "multiply"))
+                                condition=spec.condition or "concatenate"))
 
 
 def _mlp_generator(config: dict) -> nn.Module:

@@ -118,7 +118,7 @@ class TrainSpec(BaseModel):
         None, description="normalisation in convolutional discriminators: batch, layer, spectral (SN-GAN) or "
                      "none; default batch, layer for wgan-gp")
     condition: Literal["multiply", "concatenate"] | None = Field(
-        None, description="cgan: how the label embedding meets z; default multiply")
+        None, description="cgan: how the label embedding meets z; default concatenate")
     growth_phase_steps: Annotated[int, Field(ge=1)] | None = Field(
         None, description="progan: steps per fade-in and per stabilisation phase; default: growing takes the first half of `steps`")
     label_flip: Rate = Field(0.0, description="probability of labelling a real image fake in D's step (0.35 in "
