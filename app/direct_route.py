@@ -16,7 +16,7 @@ that answer most requests that costs more than the endpoint's own work (`python 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,6 +29,7 @@ from fastapi.routing import _effective_route_context_var
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 JSON = "application/json"
 # what a route keeps of its decorator's arguments, as `include_router` would carry them over
@@ -50,32 +51,80 @@ def _solver_needed(dependant: Dependant) -> bool:
     return any(not _is_model(field.field_info.annotation) for field in dependant.body_params)
 
 
+def _direct_answer(dependant: Dependant) -> Callable[[Request], Awaitable[Response | None]] | None:
+    """How to call the endpoint without the solver: the answer awaited gives its Response, or None where
+    FastAPI must answer (not JSON, or a body that does not validate); None where the solver is needed."""
+    endpoint, request_name = dependant.call, dependant.request_param_name
+    if _solver_needed(dependant) or not inspect.iscoroutinefunction(endpoint):
+        return None
+    body = (dependant.body_params[0].name, dependant.body_params[0].field_info.annotation) \
+        if dependant.body_params else None
+
+    async def answer(request: Request) -> Response | None:
+        arguments: dict[str, Any] = {request_name: request} if request_name else {}
+        if body is not None:
+            name, model = body
+            if request.headers.get("content-type") != JSON:
+                return None
+            try:
+                arguments[name] = model.model_validate_json(await request.body())
+            except ValidationError:
+                return None
+        response = await endpoint(**arguments)
+        if not isinstance(response, Response):
+            raise TypeError(f"{endpoint.__name__} must return a Response to run on a DirectRoute")
+        return response
+
+    return answer
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """`receive` with the body already read given once more, for FastAPI to read it again."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
 class DirectRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        answer = _direct_answer(self.dependant)
+        if answer is None or self.max_body_size is not None:
+            return
+        fastapi_app = self.app
+
+        # on the app's own router (add_routes) the route is a plain ASGI app: FastAPI's wrapper around a
+        # handler adds two exit stacks and a second exception handling per request; the app's exception
+        # middleware handles what the endpoint raises with the same handlers
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive, send)
+            response = await answer(request)
+            if response is None:
+                await fastapi_app(scope, _replaying(await request.body(), receive), send)
+            else:
+                await response(scope, receive, send)
+
+        self.app = app
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The handler of an included router's copy of the route (its dependencies added)."""
         standard = super().get_route_handler()
         context = _effective_route_context_var.get()
         route = context if context is not None and context.original_route is self else self
-        dependant = route.dependant
-        endpoint, request_name = dependant.call, dependant.request_param_name
-        if _solver_needed(dependant) or not inspect.iscoroutinefunction(endpoint):
+        answer = _direct_answer(route.dependant)
+        if answer is None:
             return standard
-        body = (dependant.body_params[0].name, dependant.body_params[0].field_info.annotation) \
-            if dependant.body_params else None
 
         async def handler(request: Request) -> Response:
-            arguments: dict[str, Any] = {request_name: request} if request_name else {}
-            if body is not None:
-                name, model = body
-                if request.headers.get("content-type") != JSON:
-                    return await standard(request)
-                try:
-                    arguments[name] = model.model_validate_json(await request.body())
-                except ValidationError:
-                    return await standard(request)  # the body is cached: FastAPI reads it again for its 422
-            response = await endpoint(**arguments)
-            if not isinstance(response, Response):
-                raise TypeError(f"{endpoint.__name__} must return a Response to run on a DirectRoute")
-            return response
+            response = await answer(request)
+            return await standard(request) if response is None else response  # the body is cached
 
         return handler
 

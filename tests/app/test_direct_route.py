@@ -18,6 +18,10 @@ from app.direct_route import DirectRoute, add_routes
 from tests.support import LiveServer
 
 
+class Teapot(Exception):
+    pass
+
+
 class Body(BaseModel):
     model: str
     seeds: list[int] = Field(max_length=3)
@@ -38,11 +42,16 @@ def _app(route_class, dependencies=(), flat: bool = False) -> FastAPI:
     async def not_a_response(request: Request):
         return {"a": 1}
 
+    @router.get("/teapot")
+    async def refuses(request: Request) -> Response:
+        raise Teapot(request.query_params.get("why", ""))
+
     @router.get("/query")
     async def with_query(n: int) -> Response:
         return Response(str(n * 2), media_type="text/plain")
 
     app = FastAPI()
+    app.add_exception_handler(Teapot, lambda request, e: JSONResponse({"detail": str(e)}, status_code=418))
     if flat:
         add_routes(app, router, list(dependencies))
     else:
@@ -70,8 +79,9 @@ def solves(monkeypatch) -> list[str]:
     return calls
 
 
-def test_a_valid_json_body_and_a_bare_request_reach_the_endpoint_without_the_solver(solves):
-    with _client(DirectRoute) as client:
+@pytest.mark.parametrize("flat", [False, True], ids=["include_router", "add_routes"])
+def test_a_valid_json_body_and_a_bare_request_reach_the_endpoint_without_the_solver(solves, flat):
+    with _client(DirectRoute, flat=flat) as client:
         r = client.post("/generate", json={"model": "m", "seeds": [1, 2]})
         assert r.status_code == 200 and r.json() == {"model": "m", "seeds": [1, 2], "path": "/generate"}
         r = client.get("/seed?n=7")
@@ -79,6 +89,7 @@ def test_a_valid_json_body_and_a_bare_request_reach_the_endpoint_without_the_sol
     assert solves == []
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["include_router", "add_routes"])
 @pytest.mark.parametrize("content, headers, status", [
     (b'{"model": "m", "seeds": [1, 2, 3, 4]}', {"content-type": "application/json"}, 422),  # too many seeds
     (b'{"model": "m", "seeds": [1], "extra": NaN', {"content-type": "application/json"}, 422),  # not JSON
@@ -87,8 +98,8 @@ def test_a_valid_json_body_and_a_bare_request_reach_the_endpoint_without_the_sol
     (b'{"model": "m", "seeds": [1]}', {}, 422),
     (b'{"model": "m", "seeds": [1]}', {"content-type": "application/json; charset=utf-8"}, 200),
 ])
-def test_every_other_body_gets_fastapis_own_answer(content, headers, status):
-    with _client(DirectRoute) as direct, _client(fastapi.routing.APIRoute) as standard:
+def test_every_other_body_gets_fastapis_own_answer(content, headers, status, flat):
+    with _client(DirectRoute, flat=flat) as direct, _client(fastapi.routing.APIRoute) as standard:
         ours = direct.post("/generate", content=content, headers=headers)
         theirs = standard.post("/generate", content=content, headers=headers)
     assert ours.status_code == status and (ours.status_code, ours.json()) == (theirs.status_code, theirs.json())
@@ -121,14 +132,23 @@ def test_add_routes_refuses_what_is_not_an_api_route():
         add_routes(FastAPI(), router, [])
 
 
-def test_declared_parameters_are_solved_by_fastapi(solves):
-    with _client(DirectRoute) as client:
+@pytest.mark.parametrize("flat", [False, True], ids=["include_router", "add_routes"])
+def test_declared_parameters_are_solved_by_fastapi(solves, flat):
+    with _client(DirectRoute, flat=flat) as client:
         assert client.get("/query?n=4").text == "8"
         assert client.get("/query?n=x").status_code == 422
     assert solves == ["/query", "/query"]
 
 
-def test_an_endpoint_that_returns_no_response_fails_loudly(capfd):
-    with _client(DirectRoute) as client:
+@pytest.mark.parametrize("flat", [False, True], ids=["include_router", "add_routes"])
+def test_an_endpoint_that_returns_no_response_fails_loudly(capfd, flat):
+    with _client(DirectRoute, flat=flat) as client:
         assert client.get("/dict").status_code == 500
     assert "not_a_response must return a Response to run on a DirectRoute" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["include_router", "add_routes"])
+def test_what_an_endpoint_raises_reaches_the_apps_exception_handlers(flat):
+    with _client(DirectRoute, flat=flat) as client:
+        r = client.get("/teapot?why=short%20and%20stout")
+    assert (r.status_code, r.json()) == (418, {"detail": "short and stout"})
