@@ -28,6 +28,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from app.body_limit import BodyLimitMiddleware
+from tests.support import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BODY = '{"model": "m", "seeds": [{n}], "labels": [3]}'
@@ -120,17 +121,24 @@ def query_app(optional: bool | None) -> FastAPI:
 
 
 async def service_figures() -> dict[str, float]:
-    registry = Path(tempfile.mkdtemp()) / "registry"
+    workdir = Path(tempfile.mkdtemp())
+    registry = workdir / "registry"
     shutil.copytree(REPO_ROOT / "models" / "shipped" / "fashion-cdcgan", registry / "m")
+    # a real Redis: /healthz pings it, and an unreachable one costs each /healthz a failed connection
+    redis = RedisServer(workdir)
+    redis.start()
     os.environ.update({"GAN_REGISTRY_DIR": str(registry), "GAN_SHIPPED_REGISTRY_DIR": str(registry / ".none"),
-                       "GAN_REDIS_URL": "redis://127.0.0.1:1/0"})
+                       "GAN_REDIS_URL": redis.url})
     from app.main import create_app
 
     app = create_app()
-    async with app.router.lifespan_context(app):
-        return {"service GET /healthz": await cpu_us_per_request(app, "GET", "/healthz"),
-                "service seed URL": await cpu_us_per_request(app, "GET", "/models/m/seeds/{n}.png", "label=3"),
-                "service POST /generate": await cpu_us_per_request(app, "POST", "/generate", body=BODY)}
+    try:
+        async with app.router.lifespan_context(app):
+            return {"service GET /healthz": await cpu_us_per_request(app, "GET", "/healthz"),
+                    "service seed URL": await cpu_us_per_request(app, "GET", "/models/m/seeds/{n}.png", "label=3"),
+                    "service POST /generate": await cpu_us_per_request(app, "POST", "/generate", body=BODY)}
+    finally:
+        redis.stop()
 
 
 async def main() -> None:
