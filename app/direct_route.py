@@ -8,9 +8,10 @@ it validates the body with the body's own model and calls the endpoint. Anything
 not validate, a content type other than JSON, a route with dependencies such as the API-key and rate-limit
 guards) goes through FastAPI's own handler, so errors, security and the OpenAPI document are FastAPI's.
 
-`add_routes` puts a router's routes on the app's own router. FastAPI keeps an included router as a branch
-that each request is matched against twice, once to choose the branch and once inside it; on the routes
-that answer most requests that costs more than the endpoint's own work (`python -m bench.asgi`).
+`add_routes` puts routers' routes on the app's own router, first. FastAPI keeps an included router as a
+branch that each request is matched against twice, once to choose the branch and once inside it, and it
+tries its documentation pages before any route added later; on the routes that answer most requests that
+costs more than the endpoint's own work (`python -m bench.asgi`).
 """
 
 from __future__ import annotations
@@ -129,11 +130,18 @@ class DirectRoute(APIRoute):
         return handler
 
 
-def add_routes(app: FastAPI, router: APIRouter, dependencies: list[Depends]) -> None:
-    """`app.include_router(router, dependencies=dependencies)`, with the routes on the app's own router, so a
-    request is matched once; the OpenAPI document is the same."""
-    for route in router.routes:
+def add_routes(app: FastAPI, routers: list[APIRouter], dependencies: list[Depends]) -> None:
+    """`app.include_router(router, dependencies=dependencies)` for each router, with their routes on the app's
+    own router, so a request is matched once, and in their order ahead of the routes already there
+    (FastAPI's documentation pages, which every request would otherwise be matched against first); the
+    OpenAPI document is the same."""
+    routes = [route for router in routers for route in router.routes]
+    for route in routes:
         if not isinstance(route, APIRoute):
             raise TypeError(f"{route!r} is not an APIRoute; include its router instead")
+    before = list(app.router.routes)
+    del app.router.routes[:]
+    for route in routes:
         app.router.add_api_route(route.path, route.endpoint, dependencies=[*dependencies, *route.dependencies],
                                  route_class_override=type(route), **{f: getattr(route, f) for f in ROUTE_FIELDS})
+    app.router.routes.extend(before)

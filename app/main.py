@@ -95,8 +95,8 @@ def create_app(settings: Settings | None = None, inference_in_process: bool = Fa
     security.install(app, settings)
     # the generation routes first, on the app's own router: they take most of the traffic, the router tries
     # routes in order, and an included router's routes are matched twice (app/direct_route.py)
-    for module in (generate, walks, features, inside, projection):
-        add_routes(app, module.router, security.generation_guards(settings))
+    add_routes(app, [m.router for m in (generate, walks, features, inside, projection)],
+               security.generation_guards(settings))
     for module in (health, models, quality, train, datasets, watch, events, metrics, playground):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")

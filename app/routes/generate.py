@@ -29,7 +29,8 @@ SEED_PATH = "/models/{name}/seeds/{seed}.png"
 @router.post("/generate", response_model=ImagesOut, responses=IMAGE_RESPONSES,
              summary="Generate images from latents, seeds or a count, with class labels for conditional models")
 async def generate(body: GenerateRequest, request: Request) -> Response:
-    engine, catalog = serving(request).engine, serving(request).catalog
+    state = serving(request)
+    engine, catalog = state.engine, state.catalog
     version = await catalog.find(body.model, body.version)
     seeds = random_seeds(body.n) if body.n else body.seeds
     labels = label_indices(body.labels, body.count, version)

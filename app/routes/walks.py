@@ -20,7 +20,8 @@ router = APIRouter(tags=["exploration"], route_class=DirectRoute)
 @router.post("/interpolate", responses={200: {"content": {m: {} for m in MEDIA.values()}}},
              summary="Walk the latent space from a start to an end (slerp or lerp)")
 async def interpolate(body: InterpolateRequest, request: Request) -> Response:
-    engine, catalog = serving(request).engine, serving(request).catalog
+    state = serving(request)
+    engine, catalog = state.engine, state.catalog
     version = await catalog.find(body.model, body.version)
     latents, labels = walk_inputs(version, body.start, body.end, body.steps, body.method)
     output = {"json": "pngs"}.get(body.format, body.format)
@@ -44,7 +45,8 @@ async def interpolate(body: InterpolateRequest, request: Request) -> Response:
 @router.post("/arithmetic", responses={200: {"content": {"image/png": {}}}},
              summary="Vector arithmetic on mean latents of groups, e.g. A - B + C")
 async def arithmetic(body: ArithmeticRequest, request: Request) -> Response:
-    engine, catalog = serving(request).engine, serving(request).catalog
+    state = serving(request)
+    engine, catalog = state.engine, state.catalog
     version = await catalog.find(body.model, body.version)
     latents, labels, result, terms = arithmetic_inputs(version, body)
     # png: one row, each term's mean image, then the result, then its variations

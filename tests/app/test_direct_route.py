@@ -53,7 +53,7 @@ def _app(route_class, dependencies=(), flat: bool = False) -> FastAPI:
     app = FastAPI()
     app.add_exception_handler(Teapot, lambda request, e: JSONResponse({"detail": str(e)}, status_code=418))
     if flat:
-        add_routes(app, router, list(dependencies))
+        add_routes(app, [router], list(dependencies))
     else:
         app.include_router(router, dependencies=list(dependencies))
     return app
@@ -125,11 +125,17 @@ def test_add_routes_serves_the_same_openapi_document_as_include_router():
     assert flat.openapi()["paths"]["/generate"]["post"]["tags"] == ["generation"]
 
 
+def test_add_routes_puts_the_routes_first_in_their_order():
+    app = _app(DirectRoute, flat=True)
+    paths = [route.path for route in app.router.routes]
+    assert paths[:5] == ["/generate", "/seed", "/dict", "/teapot", "/query"] and "/openapi.json" in paths[5:]
+
+
 def test_add_routes_refuses_what_is_not_an_api_route():
     router = APIRouter()
     router.add_route("/plain", lambda request: Response(b""))
     with pytest.raises(TypeError, match="include its router instead"):
-        add_routes(FastAPI(), router, [])
+        add_routes(FastAPI(), [router], [])
 
 
 @pytest.mark.parametrize("flat", [False, True], ids=["include_router", "add_routes"])
