@@ -97,13 +97,13 @@ class DirectRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
         answer = _direct_answer(self.dependant)
-        if answer is None or self.max_body_size is not None:
+        if answer is None or self.max_body_size is not None:  # FastAPI's app enforces the route's body limit
             return
-        fastapi_app = self.app
+        fastapi_app = self.app  # FastAPI's own handler alone (get_route_handler)
 
-        # on the app's own router (add_routes) the route is a plain ASGI app: FastAPI's wrapper around a
-        # handler adds two exit stacks and a second exception handling per request; the app's exception
-        # middleware handles what the endpoint raises with the same handlers
+        # on its own router the route is a plain ASGI app: FastAPI's wrapper around a handler adds two exit
+        # stacks and a second exception handling per request; the app's exception middleware handles what
+        # the endpoint raises with the same handlers
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             request = Request(scope, receive, send)
             response = await answer(request)
@@ -115,11 +115,13 @@ class DirectRoute(APIRoute):
         self.app = app
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """The handler of an included router's copy of the route (its dependencies added)."""
+        """FastAPI's handler; for an included router's copy of the route (its dependencies added), the direct
+        answer in front of it. The route on its own router answers directly in its ASGI app (__init__)."""
         standard = super().get_route_handler()
         context = _effective_route_context_var.get()
-        route = context if context is not None and context.original_route is self else self
-        answer = _direct_answer(route.dependant)
+        if context is None or context.original_route is not self:
+            return standard
+        answer = _direct_answer(context.dependant)
         if answer is None:
             return standard
 
@@ -139,9 +141,8 @@ def add_routes(app: FastAPI, routers: list[APIRouter], dependencies: list[Depend
     for route in routes:
         if not isinstance(route, APIRoute):
             raise TypeError(f"{route!r} is not an APIRoute; include its router instead")
-    before = list(app.router.routes)
-    del app.router.routes[:]
+    present = len(app.router.routes)
     for route in routes:
         app.router.add_api_route(route.path, route.endpoint, dependencies=[*dependencies, *route.dependencies],
                                  route_class_override=type(route), **{f: getattr(route, f) for f in ROUTE_FIELDS})
-    app.router.routes.extend(before)
+    app.router.routes[:] = app.router.routes[present:] + app.router.routes[:present]
