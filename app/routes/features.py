@@ -43,8 +43,8 @@ async def features(name: str, request: Request) -> Response:
     version = await state.catalog.find(name, body.version)
     if not has_discriminator(version.metadata):
         raise InvalidRequest("version", f"version {version.version} of {name!r} was published without its "
-                             "discriminator; pick a version this service trained (each keeps its own) or "
-                             "fashion-cdcgan or fashion-dcgan among the shipped ones")
+                             "discriminator; pick a version this service trained (each keeps its own) or a "
+                             "shipped model that keeps one (docs/api.md)")
     pixels = checked_images(pngs, version, "images", FEATURES_MAX_IMAGES)
     labels = label_indices(body.labels, len(pixels), version)
     [raw] = await state.engine.render(version, FeatureJob(images=pixels, labels=labels))
