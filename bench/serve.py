@@ -212,8 +212,8 @@ def bench_model(config_name: str, root: Path, args) -> dict:
     else:
         write_model(registry, model, config_name, args.baseline)
     conditional = bool(checkpoint.read_metadata(registry.path(model, "000001")).get("classes"))
-    prepared = Forward(registry.path(model, "000001"), args.threads)
-    forward = prepared.curve()
+    generator = Forward(registry.path(model, "000001"), args.threads)
+    forward = generator.curve()
     print(json.dumps({"model": config_name, "forward": forward}), flush=True)
     env = {"GAN_TORCH_THREADS": str(args.threads)}
     services = {"service": REPO_ROOT, **({"baseline": args.baseline} if args.baseline else {})}
@@ -228,7 +228,7 @@ def bench_model(config_name: str, root: Path, args) -> dict:
             bare.stop()
         # the forward again each round: this machine's speed drifts by up to 2x within minutes, and a ceiling
         # timed once, before the rounds, judged the service against another minute's machine
-        rounds["bare"][-1]["forward"] = prepared.rate(forward["best_batch"])
+        rounds["bare"][-1]["forward"] = generator.rate(forward["best_batch"])
         for name, checkout in services.items():
             server = Server(registry.root, env, checkout)
             try:
