@@ -217,18 +217,17 @@ def bench_model(config_name: str, root: Path, args) -> dict:
     print(json.dumps({"model": config_name, "forward": forward}), flush=True)
     env = {"GAN_TORCH_THREADS": str(args.threads)}
     services = {"service": REPO_ROOT, **({"baseline": args.baseline} if args.baseline else {})}
-    rounds: dict[str, list[dict]] = {name: [] for name in ("bare", *services)}
+    rounds: dict[str, list[dict]] = {name: [] for name in ("ceilings", *services)}
     for _ in range(args.rounds):  # interleaved, so that the machine's drifts weigh on all alike
         bare = Server(registry.root, env, app="bench.bare:app")
         try:
-            rounds["bare"].append({"post_32": bare.load("/generate", 32, args.seconds,
-                                                        generate_body(model, conditional))["per_s"],
-                                   "get_32": bare.load("/healthz", 32, args.seconds)["per_s"]})
+            ceilings = {"post_32": bare.load("/generate", 32, args.seconds, generate_body(model, conditional))["per_s"],
+                        "get_32": bare.load("/healthz", 32, args.seconds)["per_s"]}
         finally:
             bare.stop()
         # the forward again each round: this machine's speed drifts by up to 2x within minutes, and a ceiling
         # timed once, before the rounds, judged the service against another minute's machine
-        rounds["bare"][-1]["forward"] = generator.rate(forward["best_batch"])
+        rounds["ceilings"].append({**ceilings, "forward": generator.rate(forward["best_batch"])})
         for name, checkout in services.items():
             server = Server(registry.root, env, checkout)
             try:
@@ -237,8 +236,8 @@ def bench_model(config_name: str, root: Path, args) -> dict:
                 server.stop()
         print(json.dumps({"model": config_name, "round": {k: v[-1] for k, v in rounds.items()}}), flush=True)
     medians = {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in rounds.items()}
-    over_ceiling = [service["generate_32"] / min(bare["forward"], bare["post_32"])
-                    for service, bare in zip(rounds["service"], rounds["bare"])]
+    over_ceiling = [service["generate_32"] / min(ceiling["forward"], ceiling["post_32"])
+                    for service, ceiling in zip(rounds["service"], rounds["ceilings"])]
     summary = {"model": config_name, "forward_best_batch": forward["best_batch"], **medians,
                "generate_32_over_ceiling": statistics.median(over_ceiling),
                "generate_32_over_ceiling_rounds": over_ceiling}
