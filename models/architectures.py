@@ -141,7 +141,9 @@ WGAN_GP = TrainingDefaults(optimizer=OptimizerDefaults("adam", 5e-4, (0.5, 0.9))
                            gradient_penalty=10.0, d_norm="layer", lr_decay_from=0.5)
 PROGAN = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-3, (0.0, 0.99)), d_steps=1,
                           gradient_penalty=10.0, drift=0.001, d_norm="none", lr_decay_from=0.6)
-MLP = TrainingDefaults(lr_decay_from=0.5)
+# the MLPs keep the paper's constant rate: annealed to zero, their FD rose again over the last fifth of a job
+# (docs/quality.md, "Recipes")
+MLP = TrainingDefaults()
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a

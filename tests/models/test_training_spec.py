@@ -17,6 +17,13 @@ def test_dcgan_defaults_are_adam_1e_3_beta1_0_5_annealed_over_the_second_half_an
     assert spec.lr_decay_from_value == 0.5
 
 
+@pytest.mark.parametrize("architecture", ["gan", "cgan"])
+def test_mlp_defaults_keep_the_papers_constant_rate(architecture):
+    spec = _spec(architecture=architecture)
+    assert (spec.optimizer_choice("g").name, spec.optimizer_choice("g").lr) == ("adam", 2e-4)
+    assert spec.lr_decay_from_value == 1.0
+
+
 def test_fashion_mnist_trains_at_its_own_28x28_unless_asked_otherwise():
     assert _spec(dataset={"kind": "fashion-mnist"}).image_size == 28
     assert _spec(dataset={"kind": "fashion-mnist"}, image_size=32).image_size == 32
