@@ -21,9 +21,14 @@ fi
 # requests stay within 1.2-1.8x of their idle latency (docs/benchmarks.md, serving beside training)
 .venv/bin/python -m worker >>var/log/worker.log 2>&1 &
 worker_pid=$!
-trap 'kill $worker_pid 2>/dev/null; wait $worker_pid 2>/dev/null' EXIT INT TERM
-echo "worker running (pid $worker_pid, log var/log/worker.log); API on http://127.0.0.1:8000" >&2
+api_pid=
+# a TERM from a process manager stops the whole stack, as Ctrl-C does: the API runs in the background and the
+# script waits for it, since bash runs no trap while a foreground command runs
+trap 'kill $worker_pid $api_pid 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+echo "worker running (pid $worker_pid, log var/log/worker.log); API on http://127.0.0.1:${PORT:-8000}" >&2
 # the API runs its forward passes in its inference process on all cores but one (GAN_TORCH_THREADS=0), keeping
 # a core for HTTP; passive waits keep the API's idle OpenMP threads from spinning against the worker's (the
 # inference process waits passively unless told otherwise)
-OMP_WAIT_POLICY=PASSIVE .venv/bin/uvicorn app.main:app --host 127.0.0.1 --port "${PORT:-8000}"
+OMP_WAIT_POLICY=PASSIVE .venv/bin/uvicorn app.main:app --host 127.0.0.1 --port "${PORT:-8000}" &
+api_pid=$!
+wait $api_pid
