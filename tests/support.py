@@ -42,6 +42,38 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: s
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started that still run (none once it has ended)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return []
+    found = []
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return found
+
+
+def descendant_pids(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        children = set(child_pids(todo.pop()))
+        found |= children
+        todo += children
+    return found
+
+
+def process_running(pid: int) -> bool:
+    """Alive and not a zombie: an orphan's zombie lingers where nothing reaps it, and is dead for a test."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 class RedisServer:
     """A throwaway redis-server on loopback that a test may stop, kill, pause and start again on the same port.
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import ApiProcess, wait_until
+from tests.support import ApiProcess, child_pids, wait_until
 
 KEY = "secret-key-that-must-not-leak-0123456789"
 ADMIN_KEY = "admin-key-that-must-not-leak-9876543210"
@@ -21,20 +21,13 @@ def command_lines() -> dict[int, bytes]:
     return lines
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
 def test_no_process_shows_an_api_key_on_its_command_line_or_in_its_childrens_environment(tiny_registry, tmp_path):
     env = {"GAN_REGISTRY_DIR": str(tiny_registry), "GAN_SHIPPED_REGISTRY_DIR": str(tiny_registry / ".none"),
            "GAN_API_KEYS": KEY, "GAN_ADMIN_KEYS": ADMIN_KEY, "GAN_REDIS_URL": "redis://127.0.0.1:1/0"}
     with ApiProcess(env, tmp_path / "api.log") as api:
         # a generation goes through the inference process, so it is up and configured
         assert httpx.post(f"{api.url}/generate", json={"model": "bars", "seeds": [1]}, timeout=60).status_code == 200
-        inference = wait_until(lambda: children(api.process.pid), 30, what="the inference process")
+        inference = wait_until(lambda: child_pids(api.process.pid), 30, what="the inference process")
         secrets = (KEY.encode(), ADMIN_KEY.encode())
         leaks = {pid: line for pid, line in command_lines().items() if any(s in line for s in secrets)}
         assert not leaks, leaks

@@ -9,28 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import REPO_ROOT, free_port, wait_until
+from tests.support import REPO_ROOT, descendant_pids, free_port, process_running, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        listed = subprocess.run(["pgrep", "-P", str(todo.pop())], capture_output=True, text=True).stdout.split()
-        children = {int(child) for child in listed}
-        found |= children
-        todo += children
-    return found
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (an orphan's zombie lingers where nothing reaps it)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def test_a_term_to_the_up_script_stops_the_worker_the_api_and_its_inference_process(tmp_path, redis_server):
@@ -49,18 +30,18 @@ def test_a_term_to_the_up_script_stops_the_worker_the_api_and_its_inference_proc
                 return False
 
         wait_until(serving, 120, interval=0.5, what="the stack of scripts/up.sh")
-        stack = descendants(script.pid)
+        stack = descendant_pids(script.pid)
         commands = {Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() for pid in stack}
         assert any("-m worker" in c for c in commands) and any("uvicorn app.main:app" in c for c in commands)
         assert any("app.serving.process" in c for c in commands), commands
 
         script.send_signal(signal.SIGTERM)
         script.wait(30)
-        wait_until(lambda: not any(running(pid) for pid in stack), 30, interval=0.2,
+        wait_until(lambda: not any(process_running(pid) for pid in stack), 30, interval=0.2,
                    what="every process of the stack to end")
     finally:  # a failed test leaves nothing running
-        for pid in stack | descendants(script.pid):
-            if running(pid):
+        for pid in stack | descendant_pids(script.pid):
+            if process_running(pid):
                 os.kill(pid, signal.SIGKILL)
         script.kill()
         script.wait(10)

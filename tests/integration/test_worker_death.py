@@ -17,7 +17,7 @@ from app.main import create_app
 from models.checkpoint import read_metadata
 from models.registry import Registry
 from tests.conftest import make_settings
-from tests.support import REPO_ROOT, LiveServer, wait_until
+from tests.support import REPO_ROOT, LiveServer, process_running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -67,16 +67,6 @@ def stack(tmp_path, redis_server):
             yield client, workers, Registry(registry), Redis.from_url(redis_server.url)
     finally:
         workers.stop_all()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _running_with_a_checkpoint(client, redis, job_id):
@@ -129,7 +119,7 @@ def test_a_killed_worker_takes_its_work_horse_along_and_another_worker_resumes_t
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     # no orphan goes on training beside the retry
-    wait_until(lambda: not _alive(horse), 10, what="the orphaned work horse to die")
+    wait_until(lambda: not process_running(horse), 10, what="the orphaned work horse to die")
 
     workers.start()  # finds the abandoned job in its maintenance pass and retries it
     status = _finished(client, workers, job_id)
