@@ -68,8 +68,8 @@ BUDGETS: dict[str, Budget] = {
     # growing takes the first half of a job; a length that fits the budget, so the job ends at full size
     "progan": Budget(20, 6_000, fd=15, coverage=0.6),
     "wgan": Budget(20, 11_000, fd=30, coverage=0.5),
-    # constant rates: the length sets only the checkpoints' spacing. A quiet 2-core AVX-512 machine fits all
-    # 56,000 steps into 19.5 minutes, a busier one about 40,000; the table takes the last version in the budget
+    # constant rates: the length sets only the checkpoints' spacing, and the table takes the last version within
+    # the budget, however many steps a machine fits (docs/quality.md says what each run fitted)
     "gan": Budget(20, 56_000, fd=30, coverage=0.5),
     "cgan": Budget(20, 38_000, fd=30, coverage=0.5, label_accuracy=0.80),
 }
