@@ -39,6 +39,9 @@ class TrainingDefaults:
     d_norm: str = "batch"  # convolutional discriminators: batch, layer or none
     # both learning rates fall linearly to zero from this fraction of the job's steps; 1.0 keeps them constant
     lr_decay_from: float = 1.0
+    # the served EMA's batch-norm statistics: measured on its own samples at each version (True), or copied
+    # from the live generator, whose weights they were measured with (False)
+    standing_statistics: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,10 @@ WGAN_GP = TrainingDefaults(optimizer=OptimizerDefaults("adam", 5e-4, (0.5, 0.9))
                            gradient_penalty=10.0, d_norm="layer", lr_decay_from=0.5)
 PROGAN = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-3, (0.0, 0.99)), d_steps=1,
                           gradient_penalty=10.0, drift=0.001, d_norm="none", lr_decay_from=0.6)
-# the MLPs keep the paper's constant rate: annealed to zero, their FD rose again over the last fifth of a job
-# (docs/quality.md, "Recipes")
-MLP = TrainingDefaults()
+# the MLPs keep the paper's constant rate: annealed to zero, their FD rose again over the last fifth of a job.
+# At a constant rate the EMA's weights stay far from the live generator's, so the live batch-norm statistics
+# no longer fit them (docs/quality.md, "Recipes")
+MLP = TrainingDefaults(standing_statistics=True)
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a

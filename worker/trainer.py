@@ -20,7 +20,7 @@ from torch import nn
 
 from models import checkpoint, devices, images as imaging, penalties
 from models.architectures import get_architecture, mixes_samples
-from models.latents import PRIORS
+from models.latents import PRIORS, Prior
 from models.losses import get_objective
 from models.optimizers import apply_hyperparameters, build_optimizer
 from models.spec import TrainSpec
@@ -94,6 +94,29 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
             e.lerp_(p, 1.0 - decay)
         for e, b in zip(ema.buffers(), model.buffers()):
             e.copy_(b)  # batch-norm statistics follow the live network
+
+
+STANDING_BATCHES, STANDING_BATCH_SIZE = 8, 512  # 4,096 samples: a unit's mean to about 1.6% of its spread
+
+
+@torch.no_grad()
+def standing_statistics(generator: nn.Module, prior: Prior, latent_dim: int, num_classes: int, seed: int,
+                        device: torch.device) -> nn.Module:
+    """A copy of `generator` whose batch-norm statistics are the average over its own batches ("standing
+    statistics", as BigGAN serves its EMA), for an EMA whose weights have drifted from the live network the
+    copied statistics were measured with. Seeded latents and balanced classes: the same inputs at every version,
+    and none drawn from the training's random streams."""
+    standing = copy.deepcopy(generator)
+    for norm in (m for m in standing.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))):
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the batches, not an exponential one
+    standing.train()
+    rng = torch.Generator().manual_seed(seed)
+    for _ in range(STANDING_BATCHES):
+        z = prior.sample(STANDING_BATCH_SIZE, latent_dim, rng).to(device)
+        labels = torch.arange(STANDING_BATCH_SIZE, device=device) % num_classes if num_classes else None
+        standing(z, labels)
+    return standing.eval()
 
 
 @contextlib.contextmanager
@@ -374,12 +397,18 @@ class Trainer:
 
     @property
     def serving_generator(self) -> nn.Module:
-        """What a version publishes and serves: the EMA where the job keeps one, else the raw generator."""
-        return self.G_ema if self.G_ema is not None else self.G
+        """What a version publishes and serves: the EMA where the job keeps one, else the raw generator; where
+        the recipe asks, the EMA with its batch-norm statistics measured on its own samples."""
+        if self.G_ema is None:
+            return self.G
+        if not self.architecture.defaults.standing_statistics:
+            return self.G_ema
+        return standing_statistics(self.G_ema, self.prior, self.spec.latent_dim, self.num_classes, self.spec.seed,
+                                   self.device)
 
     @torch.no_grad()
-    def sample_grid(self) -> bytes:
-        G = self.serving_generator
+    def sample_grid(self, G: nn.Module | None = None) -> bytes:
+        G = G if G is not None else self.serving_generator
         was_training = G.training
         G.eval()
         out = G(self.fixed_z, self.fixed_labels)
@@ -405,8 +434,9 @@ class Trainer:
             "trained_on": {"device": str(self.device), "precision": str(self.amp_dtype).removeprefix("torch.")},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        return Checkpoint(self.step, metadata, _snapshot(self.serving_generator.state_dict()),
-                          _snapshot(tensors), info, self.sample_grid(), _snapshot(self.D.state_dict()))
+        served = self.serving_generator
+        return Checkpoint(self.step, metadata, _snapshot(served.state_dict()),
+                          _snapshot(tensors), info, self.sample_grid(served), _snapshot(self.D.state_dict()))
 
     def _publish(self) -> None:
         version = self.callbacks.publish(self._checkpoint())

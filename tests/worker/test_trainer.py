@@ -130,3 +130,49 @@ def test_subnormal_floats_are_flushed_while_training_and_the_process_setting_is_
     trainer.run()
     assert seen == [0.0, 0.0]
     assert torch.tensor(1e-40).item() != 0.0
+
+
+def _mlp_spec(**fields) -> TrainSpec:
+    return TrainSpec.model_validate({"model": "m", "dataset": {"kind": "synthetic"}, "architecture": "gan",
+                                     "image_size": 28, "channels": 1, "batch_size": 16, "steps": 40,
+                                     "checkpoint_every": 40} | fields)
+
+
+def test_mlp_versions_serve_batch_norm_statistics_measured_on_the_emas_own_samples():
+    published = []
+    trainer = _trainer(_mlp_spec(), published)
+    trainer.run()
+    served = trainer.architecture.build_generator(trainer.config)
+    served.load_state_dict(published[-1].generator_state)
+    served.eval()
+    inputs = {}
+
+    def record(i):
+        def hook(module, args, out):
+            inputs[i] = args[0]  # returns None: a hook's return value would replace the layer's output
+        return hook
+
+    norms = [m for m in served.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    for i, norm in enumerate(norms):
+        norm.register_forward_hook(record(i))
+    with torch.no_grad():
+        served(torch.randn(4096, 100, generator=torch.Generator().manual_seed(7)), None)
+    live = dict(trainer.G_ema.named_buffers())
+    for i, (name, norm) in enumerate((n, m) for n, m in served.named_modules() if m in norms):
+        spread = norm.running_var.sqrt()
+        # the statistics fit what the served weights produce, to within sampling error
+        assert ((inputs[i].mean(0) - norm.running_mean).abs() / spread).max() < 0.15
+        assert not torch.allclose(norm.running_mean, live[f"{name}.running_mean"])
+    for key, value in trainer.G_ema.state_dict().items():
+        if "running" not in key and "num_batches" not in key:
+            assert torch.equal(published[-1].generator_state[key], value)
+
+
+def test_publishing_an_mlp_version_leaves_training_as_it_was():
+    often, once = [], []
+    _trainer(_mlp_spec(checkpoint_every=5), often).run()
+    _trainer(_mlp_spec(), once).run()
+    assert [c.step for c in often][-1] == once[-1].step == 40
+    for key, value in once[-1].training_state.items():
+        if key.startswith(("g.", "ema.")):
+            assert torch.equal(value, often[-1].training_state[key]), key
