@@ -247,7 +247,8 @@ class TrainSpec(BaseModel):
                 "optimizer_g": self.optimizer_choice("g").__dict__, "optimizer_d": self.optimizer_choice("d").__dict__,
                 "weight_clip": self.weight_clip_value, "gradient_penalty": self.gradient_penalty_value,
                 "drift": self.drift_value, "d_norm": self.d_norm_name, "augment_flip": self.flip_value,
-                "lr_decay_from": self.lr_decay_from_value}
+                "lr_decay_from": self.lr_decay_from_value,
+                "ema_standing_statistics": self.arch.defaults.standing_statistics}
 
     @property
     def flip_value(self) -> bool:

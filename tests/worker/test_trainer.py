@@ -166,6 +166,8 @@ def test_mlp_versions_serve_batch_norm_statistics_measured_on_the_emas_own_sampl
     for key, value in trainer.G_ema.state_dict().items():
         if "running" not in key and "num_batches" not in key:
             assert torch.equal(published[-1].generator_state[key], value)
+    assert published[-1].metadata["effective"]["ema_standing_statistics"]
+    assert not _spec().effective()["ema_standing_statistics"]  # the convolutional recipes keep the live ones
 
 
 def test_publishing_an_mlp_version_leaves_training_as_it_was():
