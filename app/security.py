@@ -128,7 +128,7 @@ async def require_read_key(request: Request, credentials: Credentials) -> None:
 class RateLimit:
     """Per-client limits in the `limits` notation (e.g. "60/minute" or "10/second;100/minute"), counted in
     Redis so that every API replica shares them; while Redis is unreachable, each replica counts alone, in
-    memory, says so in /readyz, and tries Redis again after RETRY_SHARED_S."""
+    memory, says so in /readyz until a count reaches Redis again, and tries Redis every RETRY_SHARED_S."""
 
     RETRY_SHARED_S = 5.0
 
@@ -138,7 +138,7 @@ class RateLimit:
                                key_prefix="gan-rate", socket_connect_timeout=0.5, socket_timeout=0.5)
         self._shared = MovingWindowRateLimiter(storage)
         self._alone = MovingWindowRateLimiter(MemoryStorage())
-        self._shared_again_at = 0.0  # monotonic time; while it is ahead, Redis is taken to be away
+        self._retry_shared_at: float | None = None  # monotonic time; None while the last count reached Redis
 
     @property
     def enabled(self) -> bool:
@@ -146,16 +146,21 @@ class RateLimit:
 
     @property
     def shared(self) -> bool:
-        return time.monotonic() >= self._shared_again_at
+        """Whether the last count reached Redis (what /readyz reports, not a guess from the clock)."""
+        return self._retry_shared_at is None
 
     async def wait_s(self, client: str) -> float:
         """0 when the request may go ahead, else the seconds until it may."""
-        if self.shared:
+        if self.shared or time.monotonic() >= self._retry_shared_at:
             try:
-                return await self._take(self._shared, client)
+                wait = await self._take(self._shared, client)
             except StorageError as e:
-                log.warning("rate limits are counted per replica until Redis answers again: %s", e.storage_error)
-                self._shared_again_at = time.monotonic() + self.RETRY_SHARED_S
+                if self.shared:  # once per outage, not once per retry
+                    log.warning("rate limits are counted per replica until Redis answers again: %s", e.storage_error)
+                self._retry_shared_at = time.monotonic() + self.RETRY_SHARED_S
+            else:
+                self._retry_shared_at = None
+                return wait
         return await self._take(self._alone, client)
 
     async def _take(self, limiter: MovingWindowRateLimiter, client: str) -> float:

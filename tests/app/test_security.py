@@ -1,5 +1,6 @@
 """Who may call what, over real HTTP: API keys, rate limits, body size, data roots and name escapes."""
 
+import asyncio
 import hashlib
 import os
 
@@ -8,6 +9,7 @@ from pydantic import ValidationError
 from redis import Redis
 
 from app.body_limit import MAX_BODY_BYTES
+from app.security import RateLimit
 from app.settings import Settings
 from tests.conftest import make_app
 from tests.support import LiveServer
@@ -129,6 +131,14 @@ def test_expensive_endpoints_are_rate_limited_per_client_with_retry_after(tiny_r
         assert client.get("/readyz").json()["rate_limits"] == {
             "enabled": True, "limits": ["2 per 1 minute"], "counted": "in redis, across replicas"}
     assert Redis.from_url(redis_server.url).keys("gan-rate*")  # counted in Redis, where other replicas see them
+
+
+def test_rate_limits_say_per_replica_until_a_count_reaches_redis_again():
+    limits = RateLimit("3/minute", "redis://127.0.0.1:1/0")  # nothing listens there
+    limits.RETRY_SHARED_S = 0.0  # every request tries Redis again
+    assert [asyncio.run(limits.wait_s("client")) for _ in range(3)] == [0.0] * 3  # counted alone
+    assert asyncio.run(limits.wait_s("client")) > 0
+    assert limits.describe()["counted"] == "per replica: redis is unreachable"  # tried again and still away
 
 
 def test_an_unknown_rate_limit_is_refused_at_start_with_the_notation():

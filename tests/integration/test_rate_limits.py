@@ -48,6 +48,10 @@ def test_without_redis_each_replica_counts_alone_and_says_so(replicas):
     assert answers == [200] * LIMIT + [429]  # its own count, in memory
     assert b.get(SEED_URL.format(0)).status_code == 200  # the other replica's count is its own
     assert a.get("/readyz").json()["rate_limits"]["counted"] == "per replica: redis is unreachable"
-    redis.start()  # same port: counted in Redis again once it answers
-    wait_until(lambda: a.get("/readyz").json()["rate_limits"]["counted"] == "in redis, across replicas", 15,
-               interval=0.5, what="the replica to count in Redis again")
+    redis.start()  # same port: counted in Redis again once a request finds it answering
+
+    def counted_in_redis_again() -> bool:
+        a.get(SEED_URL.format(0))
+        return a.get("/readyz").json()["rate_limits"]["counted"] == "in redis, across replicas"
+
+    wait_until(counted_in_redis_again, 15, interval=0.5, what="the replica to count in Redis again")
