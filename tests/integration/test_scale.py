@@ -24,7 +24,9 @@ pytestmark = pytest.mark.integration
 WORKERS, APIS = 3, 2
 MODELS = ["scale-a", "scale-a", "scale-b", "scale-b", "scale-c", "scale-d"]  # one job each, in order
 STEPS, CHECKPOINT_EVERY = 20, 10  # two versions per job
-SWAP_LIMIT_S = 1.0
+# bench/scale.py measures the swap (a median of 0.07 s); here it only has to be far inside the 60 s poll, so
+# that the notices must have made it: on a loaded 2-core CI machine a first load has taken 1.9 s
+SWAP_LIMIT_S = 10.0
 
 
 def _job(model: str, seed: int) -> dict:
@@ -133,8 +135,8 @@ def test_six_jobs_on_three_workers_run_once_and_both_replicas_swap_promptly(clus
             numbers = [int(v) for v in job["versions"]]
             assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
 
-    # both replicas served every version within a second of it landing (the directory's mtime is when its
-    # last file was written, just before the rename: a conservative start)
+    # both replicas heard of every version and served it long before their next poll (the directory's mtime
+    # is when its last file was written, just before the rename: a conservative start)
     landed = {(m, v): (registry.path(m, v)).stat().st_mtime for m in by_model for v in registry.versions(m)}
 
     def every_version_served():
@@ -146,5 +148,8 @@ def test_six_jobs_on_three_workers_run_once_and_both_replicas_swap_promptly(clus
     latencies = {(api.url, m, v): o.served_by(m, v) - t for api, o in zip(apis, observers) for (m, v), t in landed.items()}
     slow = {k: round(s, 3) for k, s in latencies.items() if s > SWAP_LIMIT_S}
     assert not slow, f"served more than {SWAP_LIMIT_S}s after landing: {slow}"
+    for c in clients:
+        notices = c.get("/readyz").json()["version_notifications"]["received"]
+        assert notices >= len(landed), f"{notices} version notices for {len(landed)} versions"
     for c in clients:
         c.close()
