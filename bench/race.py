@@ -61,16 +61,16 @@ def run_project(seconds: float, every: float) -> tuple[list[Snapshot], nn.Module
     def progress(_) -> None:
         elapsed = time.monotonic() - start
         if elapsed >= due[0]:
-            snapshots.append((elapsed, trainer.step, copy.deepcopy(trainer.serving_generator.state_dict())))
+            snapshots.append((elapsed, trainer.step, copy.deepcopy(trainer.served_generator().state_dict())))
             due[0] += every
 
     trainer = Trainer(spec, data, Callbacks(publish=lambda c: "", progress=progress,
                                             should_stop=lambda: time.monotonic() - start >= seconds),
                       torch.device("cpu"), progress_every_s=1.0)
     trainer.run()
-    snapshots.append((time.monotonic() - start, trainer.step,
-                      copy.deepcopy(trainer.serving_generator.state_dict())))
-    blank = copy.deepcopy(trainer.serving_generator)
+    served = trainer.served_generator()
+    snapshots.append((time.monotonic() - start, trainer.step, copy.deepcopy(served.state_dict())))
+    blank = copy.deepcopy(served)
     return snapshots, blank, spec
 
 

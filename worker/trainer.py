@@ -395,10 +395,10 @@ class Trainer:
             scores = {"wasserstein_estimate": record["wasserstein"]}
         return losses, scores
 
-    @property
-    def serving_generator(self) -> nn.Module:
+    def served_generator(self) -> nn.Module:
         """What a version publishes and serves: the EMA where the job keeps one, else the raw generator; where
-        the recipe asks, the EMA with its batch-norm statistics measured on its own samples."""
+        the recipe asks, a copy of the EMA with its batch-norm statistics measured on its own samples (8
+        forwards of 512: call it once per use)."""
         if self.G_ema is None:
             return self.G
         if not self.architecture.defaults.standing_statistics:
@@ -408,7 +408,7 @@ class Trainer:
 
     @torch.no_grad()
     def sample_grid(self, G: nn.Module | None = None) -> bytes:
-        G = G if G is not None else self.serving_generator
+        G = G if G is not None else self.served_generator()
         was_training = G.training
         G.eval()
         out = G(self.fixed_z, self.fixed_labels)
@@ -434,7 +434,7 @@ class Trainer:
             "trained_on": {"device": str(self.device), "precision": str(self.amp_dtype).removeprefix("torch.")},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        served = self.serving_generator
+        served = self.served_generator()
         return Checkpoint(self.step, metadata, _snapshot(served.state_dict()),
                           _snapshot(tensors), info, self.sample_grid(served), _snapshot(self.D.state_dict()))
 

@@ -31,7 +31,7 @@ def test_after_200_steps_the_served_ema_is_at_least_as_close_to_the_data_as_the_
     assert trainer.step == 200
 
     reference = fashion_mnist_reference(FASHION, tmp_path, load_evaluator())
-    served = evaluate(trainer.serving_generator, spec.latent_dim, 0, reference, N)["fd"]
+    served = evaluate(trainer.served_generator(), spec.latent_dim, 0, reference, N)["fd"]
     raw = evaluate(trainer.G, spec.latent_dim, 0, reference, N)["fd"]
-    assert trainer.serving_generator is trainer.G_ema
+    assert trainer.served_generator() is trainer.G_ema
     assert served <= raw, f"the served EMA's FD {served:.1f} is worse than the raw generator's {raw:.1f}"
