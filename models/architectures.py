@@ -8,7 +8,7 @@ which a job spec falls back to for whatever the user leaves out.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -36,6 +36,7 @@ class TrainingDefaults:
     weight_clip: float = 0.0  # WGAN: clamp every critic parameter to +-weight_clip; 0 = off
     gradient_penalty: float = 0.0  # WGAN-GP lambda; 0 = off
     drift: float = 0.0  # ProGAN epsilon-drift on the critic's real outputs; 0 = off
+    mode_seeking: float = 0.0  # MSGAN's weight of models.penalties.mode_seeking in G's loss; 0 = off
     d_norm: str = "batch"  # convolutional discriminators: batch, layer or none
     # both learning rates fall linearly to zero from this fraction of the job's steps; 1.0 keeps them constant
     lr_decay_from: float = 1.0
@@ -148,12 +149,15 @@ PROGAN = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-3, (0.0, 0.99))
 # At a constant rate the EMA's weights stay far from the live generator's, so the live batch-norm statistics
 # no longer fit them (docs/quality.md, "Recipes")
 MLP = TrainingDefaults(standing_statistics=True)
+# the unconditional MLP's samples are sharp and too alike, which MSGAN's mode-seeking term works against; on cgan
+# the term cost label accuracy (docs/quality.md, "Recipes")
+GAN_MLP = replace(MLP, mode_seeking=1.0)
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in [
         Architecture("gan", False, "non-saturating", _mlp_config, _mlp_generator, _mlp_discriminator,
-                     defaults=MLP, init=None, check_size=_any_size, summary="MLP GAN (Goodfellow et al. 2014)"),
+                     defaults=GAN_MLP, init=None, check_size=_any_size, summary="MLP GAN (Goodfellow et al. 2014)"),
         Architecture("cgan", True, "non-saturating", _mlp_config, _mlp_generator, _mlp_discriminator,
                      defaults=MLP, init=None, check_size=_any_size, options=frozenset({"condition"}),
                      summary="conditional MLP GAN (Mirza & Osindero 2014)"),

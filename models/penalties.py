@@ -1,4 +1,5 @@
-"""Regularisers of the discriminator (critic): WGAN weight clipping, WGAN-GP gradient penalty, drift."""
+"""Regularisers of the discriminator (critic): WGAN weight clipping, WGAN-GP gradient penalty, drift; and of the
+generator: the mode-seeking term."""
 
 from __future__ import annotations
 
@@ -30,3 +31,20 @@ def clip_weights(module: nn.Module, limit: float) -> None:
     """WGAN's Lipschitz constraint: every parameter of the critic clamped to [-limit, limit]."""
     for p in module.parameters():
         p.clamp_(-limit, limit)
+
+
+def mode_seeking(fake: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """MSGAN's term for a generator whose samples are too alike (Mao et al. 2019): the inverse of the mean ratio
+    of two samples' distance to their latents' distance (mean absolute differences), over disjoint pairs of the
+    batch that share a class. Multiply by lambda outside and add to G's loss."""
+    n = fake.shape[0]
+    order = torch.arange(n, device=fake.device) if labels is None else torch.argsort(labels, stable=True)
+    first, second = order[0 : n - 1 : 2], order[1::2]
+    if labels is not None:
+        same = labels[first] == labels[second]
+        first, second = first[same], second[same]
+    if first.numel() == 0:  # no two samples of one class: nothing to compare
+        return fake.new_zeros((), dtype=torch.float32)
+    image_gap = (fake[first] - fake[second]).float().abs().flatten(1).mean(1)
+    latent_gap = (z[first] - z[second]).float().abs().flatten(1).mean(1)
+    return 1.0 / ((image_gap / latent_gap).mean() + 1e-5)

@@ -225,6 +225,10 @@ class TrainSpec(BaseModel):
         return self.arch.defaults.drift
 
     @property
+    def mode_seeking_value(self) -> float:
+        return self.arch.defaults.mode_seeking
+
+    @property
     def d_norm_name(self) -> str:
         return self.d_norm or self.arch.defaults.d_norm
 
@@ -247,7 +251,7 @@ class TrainSpec(BaseModel):
                 "optimizer_g": self.optimizer_choice("g").__dict__, "optimizer_d": self.optimizer_choice("d").__dict__,
                 "weight_clip": self.weight_clip_value, "gradient_penalty": self.gradient_penalty_value,
                 "drift": self.drift_value, "d_norm": self.d_norm_name, "augment_flip": self.flip_value,
-                "lr_decay_from": self.lr_decay_from_value,
+                "lr_decay_from": self.lr_decay_from_value, "mode_seeking": self.mode_seeking_value,
                 "ema_standing_statistics": self.arch.defaults.standing_statistics}
 
     @property

@@ -166,6 +166,7 @@ class Trainer:
         self.opt_d = build_optimizer(self.D.parameters(), self.opt_choice["d"])
         self.d_steps, self.clip = spec.d_steps_value, spec.weight_clip_value
         self.gp_lambda, self.drift = spec.gradient_penalty_value, spec.drift_value
+        self.mode_seeking = spec.mode_seeking_value
         self.amp_dtype = devices.training_dtype(device, spec.precision, self.architecture.cpu_bf16)
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (the scaler is then a no-op)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
@@ -315,7 +316,7 @@ class Trainer:
         self.scaler.update()  # after every optimizer step: with several critic steps, step() may not repeat
         if self.clip:
             penalties.clip_weights(self.D, self.clip)
-        self._last = (real, fake, labels)
+        self._last = (real, fake, labels, z)
         return {"loss_d": loss_d.detach(), "real_out": real_out.detach(), "fake_out": fake_out.detach(), **stats}
 
     def _d_outputs(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None
@@ -344,7 +345,7 @@ class Trainer:
         # (1) update D (the critic) d_steps times, each on a fresh batch
         for i in range(self.d_steps):
             d = self._d_step(keep_graph=i == self.d_steps - 1, autocast=autocast)
-        real, fake, labels = self._last
+        real, fake, labels, z = self._last
 
         # (2) update G on the last D step's fakes
         self.opt_g.zero_grad(set_to_none=True)
@@ -354,6 +355,8 @@ class Trainer:
             with autocast:
                 gen_out = self.D(self._d_input(fake), labels).float()
                 loss_g = self.objective.g_loss(gen_out)
+                if self.mode_seeking:
+                    loss_g = loss_g + self.mode_seeking * penalties.mode_seeking(fake, z, labels)
             self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_g)
         self.scaler.update()
@@ -375,7 +378,7 @@ class Trainer:
         means = self.window.flush()
         if means is None:
             return None
-        real, fake, labels = self._last
+        real, fake, labels, _ = self._last
         with torch.no_grad():
             spread = batch_diversity(real, labels).clamp_min(1e-6)
             means["diversity"] = (batch_diversity(fake, labels) / spread).item()

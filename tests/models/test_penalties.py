@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from models.losses import get_objective
-from models.penalties import clip_weights, drift_penalty, gradient_penalty
+from models.penalties import clip_weights, drift_penalty, gradient_penalty, mode_seeking
 
 
 def test_gradient_penalty_of_a_linear_critic_is_the_squared_distance_of_its_weight_norm_from_one():
@@ -55,3 +55,28 @@ def test_hinge_losses_count_only_outputs_inside_the_margin():
 
 def test_drift_penalty_is_the_mean_square_of_real_outputs():
     assert drift_penalty(torch.tensor([1.0, 3.0])).item() == pytest.approx(5.0)
+
+
+def test_mode_seeking_is_the_inverse_ratio_of_sample_to_latent_distances_over_disjoint_pairs():
+    z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])  # latent gaps 1 and 2
+    fake = torch.tensor([[0.0], [3.0], [0.0], [2.0]])  # sample gaps 3 and 2: ratios 3 and 1
+    assert mode_seeking(fake, z).item() == pytest.approx(1 / 2.0, rel=1e-4)
+
+
+def test_mode_seeking_pairs_only_samples_of_one_class():
+    z = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    fake = torch.tensor([[0.0], [5.0], [0.0], [1.0]])
+    # by class the pairs are (0, 2) and (1, 3): ratios 0 / 2 and 4 / 2; in order, (0, 1) and (2, 3): 5 and 1
+    assert mode_seeking(fake, z, torch.tensor([0, 1, 0, 1])).item() == pytest.approx(1.0, rel=1e-4)
+    assert mode_seeking(fake, z).item() == pytest.approx(1 / 3.0, rel=1e-4)
+
+
+def test_mode_seeking_pushes_alike_samples_apart_and_is_zero_without_a_pair_of_one_class():
+    fake = (0.01 * torch.randn(4, 3, generator=torch.Generator().manual_seed(0))).requires_grad_(True)
+    z = torch.randn(4, 5)
+    mode_seeking(fake, z).backward()
+    moved = fake.detach() - 0.1 * fake.grad.sign()  # a step down the term
+    for a, b in ((0, 1), (2, 3)):
+        assert (moved[a] - moved[b]).abs().sum() > (fake[a] - fake[b]).abs().sum()
+    assert mode_seeking(moved, z) < mode_seeking(fake, z)
+    assert mode_seeking(fake, z, torch.tensor([0, 1, 2, 3])).item() == 0.0

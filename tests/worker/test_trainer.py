@@ -166,6 +166,21 @@ def test_mlp_versions_serve_batch_norm_statistics_measured_on_the_emas_own_sampl
     assert not _spec().effective()["ema_standing_statistics"]  # the convolutional recipes keep the live ones
 
 
+def test_the_gan_recipe_adds_the_mode_seeking_term_to_the_generators_loss_only():
+    assert _mlp_spec().effective()["mode_seeking"] == 1.0
+    assert _mlp_spec(architecture="cgan").effective()["mode_seeking"] == 0.0  # it cost cgan label accuracy
+    with_term, without = _trainer(_mlp_spec()), _trainer(_mlp_spec())
+    without.mode_seeking = 0.0
+    losses = []
+    for trainer in (with_term, without):
+        torch.manual_seed(0)  # the discriminator's dropout draws from torch's global stream
+        losses.append(trainer._train_step()["loss_g"].item())
+    assert losses[0] > losses[1]  # the term is positive
+    for name, value in with_term.D.state_dict().items():  # the same discriminator step
+        assert torch.equal(value, without.D.state_dict()[name])
+    assert not all(torch.equal(a, b) for a, b in zip(with_term.G.parameters(), without.G.parameters()))
+
+
 def test_publishing_an_mlp_version_leaves_training_as_it_was():
     twice, once = [], []
     _trainer(_mlp_spec(steps=20, checkpoint_every=10), twice).run()
