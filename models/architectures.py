@@ -149,9 +149,10 @@ PROGAN = TrainingDefaults(optimizer=OptimizerDefaults("adam", 1e-3, (0.0, 0.99))
 # At a constant rate the EMA's weights stay far from the live generator's, so the live batch-norm statistics
 # no longer fit them (docs/quality.md, "Recipes")
 MLP = TrainingDefaults(standing_statistics=True)
-# the unconditional MLP's samples are sharp and too alike, which MSGAN's mode-seeking term works against; on cgan
-# the term cost label accuracy (docs/quality.md, "Recipes")
+# the MLPs' samples are sharp and too alike, which MSGAN's mode-seeking term works against; cgan's weight is
+# lower, as the term costs it label accuracy (docs/quality.md, "Recipes")
 GAN_MLP = replace(MLP, mode_seeking=1.0)
+CGAN_MLP = replace(MLP, mode_seeking=0.1)
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
@@ -159,7 +160,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("gan", False, "non-saturating", _mlp_config, _mlp_generator, _mlp_discriminator,
                      defaults=GAN_MLP, init=None, check_size=_any_size, summary="MLP GAN (Goodfellow et al. 2014)"),
         Architecture("cgan", True, "non-saturating", _mlp_config, _mlp_generator, _mlp_discriminator,
-                     defaults=MLP, init=None, check_size=_any_size, options=frozenset({"condition"}),
+                     defaults=CGAN_MLP, init=None, check_size=_any_size, options=frozenset({"condition"}),
                      summary="conditional MLP GAN (Mirza & Osindero 2014)"),
         Architecture("dcgan", False, "non-saturating", _dcgan_config, _dcgan_generator, _dcgan_discriminator,
                      defaults=DCGAN, options=DCGAN_OPTIONS, summary="DCGAN (Radford et al. 2015)", cpu_bf16=True),
