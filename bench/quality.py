@@ -47,6 +47,8 @@ from tests.support import RedisServer, wait_until
 REPO = Path(__file__).resolve().parent.parent
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 QUEUE = "quality"
+TABLE_FILE = REPO / "docs" / "quality" / "families.json"  # docs/quality.md's curves, and its plot
+TABLE_PLOT = REPO / "docs" / "images" / "quality-curves.png"
 QUALITY_KEYS = ("fd", "kid", "precision", "recall", "coverage", "class_kl", "label_accuracy")
 
 
@@ -269,7 +271,8 @@ def main() -> None:
                                                              "and --ship from the runs scored before")
     parser.add_argument("--ship", action="store_true", help="copy each job's final version into models/shipped "
                                                            "where it scores better than the model shipped there")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality" / "families.json")
+    parser.add_argument("--out", type=Path, default=TABLE_FILE,
+                        help="the curves as JSON; the plot goes beside it, or to docs/images for the table's file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
@@ -306,7 +309,8 @@ def main() -> None:
     scored = {f: pool[f] for f in BUDGETS if f in pool}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(scored, indent=2) + "\n")
-    plot_fd({f: r["curve"] for f, r in scored.items()}, REPO / "docs" / "images" / "quality-curves.png",
+    plot = TABLE_PLOT if args.out.resolve() == TABLE_FILE.resolve() else args.out.with_suffix(".png")
+    plot_fd({f: r["curve"] for f, r in scored.items()}, plot,
             "wall-clock minutes from the job's start", targets={f: BUDGETS[f].fd for f in scored})
     print(table(scored))
     if args.ship:
