@@ -47,7 +47,7 @@ from tests.support import RedisServer, wait_until
 REPO = Path(__file__).resolve().parent.parent
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 QUEUE = "quality"
-TABLE_FILE = REPO / "docs" / "quality" / "families.json"  # docs/quality.md's curves, and its plot
+TABLE_FILE = REPO / "docs" / "quality" / "families.json"  # docs/quality.md's curves and their plot
 TABLE_PLOT = REPO / "docs" / "images" / "quality-curves.png"
 QUALITY_KEYS = ("fd", "kid", "precision", "recall", "coverage", "class_kl", "label_accuracy")
 
